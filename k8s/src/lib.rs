@@ -1,0 +1,1 @@
+//! KServe InferenceService API types.

@@ -1,0 +1,17 @@
+//! infergate's predictor: one model server "pod".
+//!
+//! It decodes KServe V1 and Open Inference Protocol (V2) requests into checked tensors, runs
+//! them on a model runtime (ONNX Runtime behind the `onnx` feature, candle behind `candle`) on
+//! dedicated worker threads, and encodes the outputs back.
+//!
+//! ```text
+//! HTTP body -> protocol (decode + check against ModelMetadata) -> worker pool -> Session::run
+//!           <- protocol (encode, `outputs` selection, binary extension) <-
+//! ```
+//!
+//! [`protocol`] has no runtime dependency and can be used alone (the gateway's monitoring does).
+
+pub mod model;
+pub mod protocol;
+
+pub use self::model::{LoadedModel, ModelMetadata, RuntimeError, Session, SessionFactory, TensorSpec};

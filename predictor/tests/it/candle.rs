@@ -1,0 +1,1 @@
+//! candle runtime tests (MiniLM embeddings against the float64 reference).

@@ -1,0 +1,3 @@
+//! The predictor's integration tests: one binary, one module per area.
+
+mod candle;
