@@ -1,1 +1,158 @@
-fn main() {}
+//! `infergate-bench`: the load generator and the comparisons that write BENCHMARKS.md.
+//!
+//! ```text
+//! cargo run --release -p infergate-benches -- load --url http://127.0.0.1:8080/v2/models/iris/infer \
+//!     --body examples/requests/iris-v2.json -c 8
+//! cargo run --release -p infergate-benches -- predictor     # infergate vs KServe, rewrites BENCHMARKS.md
+//! cargo run --release -p infergate-benches -- all           # every comparison that exists
+//! ```
+
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use http::{HeaderName, HeaderValue, Uri};
+
+use infergate_benches::load::{self, LoadConfig};
+use infergate_benches::predictor::{self, PredictorArgs};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "infergate-bench",
+    version,
+    about = "infergate's load generator and benchmarks"
+)]
+struct Cli {
+    /// Threads of the load generator's async runtime (the server under test shares the machine).
+    #[arg(long, global = true, default_value_t = 1)]
+    loadgen_threads: usize,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Closed-loop load against one HTTP/1.1 endpoint on this machine.
+    Load(LoadArgs),
+    /// infergate's predictor vs KServe's ModelServer (and the in-process floor).
+    Predictor(PredictorArgs),
+    /// Every comparison that exists (today: `predictor`).
+    All(PredictorArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct LoadArgs {
+    /// Where to POST, e.g. http://127.0.0.1:8080/v2/models/iris/infer (an IP address, not a name).
+    #[arg(long)]
+    url: String,
+    /// File whose bytes are the request body.
+    #[arg(long)]
+    body: PathBuf,
+    /// Extra request header `name: value` (repeatable); content-type is application/json unless set.
+    #[arg(short = 'H', long = "header", value_parser = load::parse_header)]
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// Concurrent closed-loop clients, one connection each.
+    #[arg(short = 'c', long, default_value_t = 1)]
+    concurrency: usize,
+    /// Seconds of load before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Text the first response's body must contain, e.g. '"outputs"'.
+    #[arg(long)]
+    expect: Option<String>,
+    /// Print the report as JSON (for scripts) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.loadgen_threads.max(1))
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Load(args) => run_load(args).await,
+            Command::Predictor(args) | Command::All(args) => {
+                predictor::run(&args, cli.loadgen_threads, reproduce_command())
+                    .await
+                    .map(|()| true)
+            }
+        }
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `load`; `Ok(false)` when the run had errors (the report is printed either way).
+async fn run_load(args: LoadArgs) -> anyhow::Result<bool> {
+    let uri: Uri = args
+        .url
+        .parse()
+        .with_context(|| format!("--url {:?}", args.url))?;
+    anyhow::ensure!(
+        uri.scheme_str() == Some("http"),
+        "--url must start with http://"
+    );
+    let host = uri.host().context("--url has no host")?;
+    let ip: IpAddr = match host {
+        "localhost" => Ipv4Addr::LOCALHOST.into(),
+        other => other.trim_matches(['[', ']']).parse().with_context(|| {
+            format!("--url host {other:?} must be an IP address (the benchmarks stay on loopback)")
+        })?,
+    };
+    let addr = SocketAddr::new(ip, uri.port_u16().unwrap_or(80));
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let body =
+        std::fs::read(&args.body).with_context(|| format!("--body {}", args.body.display()))?;
+    let mut config = LoadConfig {
+        concurrency: args.concurrency,
+        warmup: Duration::from_secs_f64(args.warmup),
+        duration: Duration::from_secs_f64(args.duration),
+        expect: args.expect,
+        ..LoadConfig::json_post(addr, path, Bytes::from(body))
+    };
+    for (name, value) in args.headers {
+        config.headers.insert(name, value);
+    }
+    let report = load::run(&config).await?;
+    // writeln! rather than println!, so a closed pipe (`| head`) is an error, not a panic.
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        writeln!(stdout, "{}", serde_json::to_string(&report)?)?;
+    } else {
+        writeln!(stdout, "{report}")?;
+    }
+    Ok(report.errors.total() == 0)
+}
+
+/// How to run this invocation again from the repository root.
+fn reproduce_command() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!(
+        "cargo run --release -p infergate-benches -- {}",
+        args.join(" ")
+    )
+}

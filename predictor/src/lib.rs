@@ -11,7 +11,23 @@
 //!
 //! [`protocol`] has no runtime dependency and can be used alone (the gateway's monitoring does).
 
+pub mod config;
+pub mod error;
+pub mod home;
+pub mod http;
 pub mod model;
 pub mod protocol;
+pub mod route;
+pub mod runtime;
+pub mod server;
+pub mod storage;
+pub mod worker;
 
-pub use self::model::{LoadedModel, ModelMetadata, RuntimeError, Session, SessionFactory, TensorSpec};
+pub use self::{
+    config::PredictorConfig,
+    error::{ServeError, StartError},
+    model::{LoadedModel, ModelMetadata, RuntimeError, Session, SessionFactory, TensorSpec},
+    server::Server,
+    storage::{ModelFormat, StorageUri},
+    worker::{PoolConfig, WorkerPool},
+};

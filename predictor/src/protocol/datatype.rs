@@ -26,7 +26,9 @@ pub enum DataType {
 
 /// A datatype name that the protocol does not define.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown datatype `{0}`; expected one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES")]
+#[error(
+    "unknown datatype `{0}`; expected one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES"
+)]
 pub struct UnknownDataType(pub String);
 
 // === impl DataType ===

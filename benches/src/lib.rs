@@ -1,0 +1,18 @@
+//! infergate's benchmarks: a load generator and the side-by-side comparisons behind
+//! BENCHMARKS.md.
+//!
+//! These are measurements, not tests: nothing here asserts a speed. The `infergate-bench`
+//! binary drives them; this library holds the parts so they can be tested on their own.
+//!
+//! ```text
+//! infergate-bench load       -> load::run against any HTTP/1.1 server (closed loop, HDR histogram)
+//! infergate-bench predictor  -> for each model: infergate predictor, then KServe ModelServer,
+//!                               each under load at c = 1, 8, 64; ONNX Runtime in-process as the floor
+//!                            -> markdown table, rewritten into BENCHMARKS.md between markers
+//! ```
+
+pub mod load;
+pub mod machine;
+pub mod markers;
+pub mod predictor;
+pub mod server;

@@ -1,0 +1,131 @@
+//! The `infergate` command line.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use infergate_predictor::ModelFormat;
+
+/// infergate: serve ONNX and Hugging Face models over KServe V1 and the Open Inference
+/// Protocol (V2), one fast binary.
+#[derive(Debug, Parser)]
+#[command(name = "infergate", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = "Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more detail.\n\
+Run `infergate <COMMAND> --help` for a command's options and examples.")]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Serve one model over HTTP (KServe V1 and Open Inference Protocol V2): one model-server "pod".
+    Predictor(PredictorArgs),
+}
+
+/// `infergate predictor`: KServe's model-server flags, in kebab-case.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  # serve the iris classifier on port 8080
+  infergate predictor --model-name iris --storage-uri examples/models/iris.onnx
+
+  # serve MiniLM sentence embeddings (scripts/setup.sh fetches the model)
+  infergate predictor --model-name minilm --storage-uri examples/models/minilm --http-port 8081
+
+  # then
+  curl -s localhost:8080/v2/models/iris/infer -d @examples/requests/iris-v2.json
+  curl -s localhost:8080/v1/models/iris:predict -d '{\"instances\": [[6.8, 2.8, 4.8, 1.4]]}'
+
+When the model is loaded and has answered one warm-up inference, the predictor prints one line to
+stdout: `infergate-predictor ready on http://HOST:PORT`. SIGTERM drains in-flight requests.")]
+pub(crate) struct PredictorArgs {
+    /// The name clients use in URLs: /v2/models/NAME/infer, /v1/models/NAME:predict.
+    #[arg(long)]
+    pub(crate) model_name: String,
+
+    /// Where the model is: a path or file:// URI to an .onnx file, a directory holding one
+    /// .onnx file, or a Hugging Face model directory (config.json, model.safetensors,
+    /// tokenizer.json).
+    #[arg(long)]
+    pub(crate) storage_uri: String,
+
+    /// The model format [default: inferred: .onnx files are onnx, directories with
+    /// config.json + model.safetensors are huggingface].
+    #[arg(long, value_parser = parse_format)]
+    pub(crate) model_format: Option<ModelFormat>,
+
+    /// The model version to serve at /v2/models/NAME/versions/VERSION (optional).
+    #[arg(long)]
+    pub(crate) model_version: Option<String>,
+
+    /// Port for HTTP (0 picks a free port).
+    #[arg(long, default_value_t = 8080)]
+    pub(crate) http_port: u16,
+
+    /// Address to listen on (0.0.0.0 for every interface, e.g. in a container).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) host: IpAddr,
+
+    /// Inference worker threads, each with its own model session [default: number of cores].
+    #[arg(long)]
+    pub(crate) workers: Option<usize>,
+
+    /// Threads one inference may use inside an operator; keep workers x this <= cores.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) intra_op_threads: usize,
+
+    /// Requests that may wait for a free worker; more get 503 with Retry-After.
+    #[arg(long, default_value_t = 1024)]
+    pub(crate) max_queue: usize,
+
+    /// Largest request body in bytes; larger gets 413.
+    #[arg(long, default_value_t = infergate_predictor::config::DEFAULT_MAX_BODY_BYTES)]
+    pub(crate) max_body_bytes: usize,
+
+    /// Largest element count of one tensor; larger gets 400.
+    #[arg(long, default_value_t = infergate_predictor::protocol::Limits::DEFAULT_MAX_ELEMENTS)]
+    pub(crate) max_tensor_elements: usize,
+
+    /// Longest token sequence for text models; longer texts are truncated.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) max_sequence_length: usize,
+
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) shutdown_timeout: u64,
+
+    /// Path of libonnxruntime.so [default: the one scripts/setup.sh installed in
+    /// ~/.local/share/infergate/lib].
+    #[arg(long, env = "ORT_DYLIB_PATH")]
+    pub(crate) onnxruntime_lib: Option<PathBuf>,
+}
+
+fn parse_format(s: &str) -> Result<ModelFormat, String> {
+    s.parse().map_err(|e: infergate_predictor::storage::StorageError| e.to_string())
+}
+
+// === impl PredictorArgs ===
+
+impl PredictorArgs {
+    /// The predictor configuration these flags describe.
+    pub(crate) fn into_config(self) -> infergate_predictor::PredictorConfig {
+        let mut config =
+            infergate_predictor::PredictorConfig::new(self.model_name, self.storage_uri);
+        config.model_format = self.model_format;
+        config.model_version = self.model_version;
+        config.host = self.host;
+        config.http_port = self.http_port;
+        if let Some(workers) = self.workers {
+            config.pool.workers = workers.max(1);
+        }
+        config.pool.max_queue = self.max_queue.max(1);
+        config.runtime.intra_op_threads = self.intra_op_threads.max(1);
+        config.runtime.max_sequence_length = self.max_sequence_length;
+        config.runtime.onnxruntime_lib = self.onnxruntime_lib;
+        config.limits.max_elements = self.max_tensor_elements;
+        config.max_body_bytes = self.max_body_bytes;
+        config.shutdown_timeout = Duration::from_secs(self.shutdown_timeout);
+        config
+    }
+}
