@@ -10,8 +10,8 @@ KServe user writes for a custom ONNX predictor, set up fairly:
 * --workers uvicorn processes. With more than one, kserve starts them with multiprocessing's
   "spawn" and pickles the model into each child: an onnxruntime session can't be pickled, so
   __getstate__ drops it and __setstate__ reopens it in the child.
-* per-request logging off (uvicorn's access log, and kserve.trace's timing and latency lines,
-  three lines per request by default), as infergate logs nothing per request; and no gRPC
+* per-request logging off (uvicorn's access log, kserve.trace's two timing lines and its latency
+  line: four lines per inference by default), as infergate logs nothing per request; and no gRPC
   server, so the HTTP path is all that runs. --request_logs true keeps KServe's defaults.
 * --intra_op_threads onnxruntime threads per session (default 1: on a small box each worker is
   one process, and more threads per process only fight over the same cores).
@@ -170,7 +170,7 @@ def main() -> None:
         http_port=args.http_port,
         workers=args.workers,
         enable_grpc=False,
-        enable_latency_logging=False,
+        enable_latency_logging=args.request_logs,
     ).start([model])
 
 

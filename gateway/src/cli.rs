@@ -11,8 +11,10 @@ use infergate_predictor::ModelFormat;
 /// Protocol (V2), one fast binary.
 #[derive(Debug, Parser)]
 #[command(name = "infergate", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more detail.\n\
-Run `infergate <COMMAND> --help` for a command's options and examples.")]
+#[command(
+    after_help = "Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more detail.\n\
+Run `infergate <COMMAND> --help` for a command's options and examples."
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -20,8 +22,148 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Serve every InferenceService in a folder: the gateway, revisions and local predictor pods.
+    Serve(ServeArgs),
     /// Serve one model over HTTP (KServe V1 and Open Inference Protocol V2): one model-server "pod".
     Predictor(PredictorArgs),
+    /// Create or update InferenceServices from a YAML file (through a running `infergate serve`).
+    Apply(ApplyArgs),
+    /// Show InferenceServices or their revisions.
+    Get(GetArgs),
+    /// Delete an InferenceService.
+    Delete(DeleteArgs),
+    /// Send all traffic back to the previous rolled-out revision (sets canaryTrafficPercent: 0).
+    Rollback(RollbackArgs),
+}
+
+/// `infergate serve`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  # serve the examples (iris, MLP, MiniLM) on :8080
+  infergate serve --config examples/
+
+  curl -s localhost:8080/v2/models/iris/infer -d @examples/requests/iris-v2.json
+  curl -s -H 'Host: iris.default.example.com' localhost:8080/v1/models/iris:predict \\
+       -d '{\"instances\": [[6.8, 2.8, 4.8, 1.4]]}'
+
+Every *.yaml file in the folder is an InferenceService (KServe's serving.kserve.io/v1beta1 YAML).
+Edit a file, or run `infergate apply -f FILE`, and a new revision rolls out: blue/green by
+default, or a canary with spec.predictor.canaryTrafficPercent. Revision history lives in
+<config>/.infergate/state.json, so a restart brings the same revisions back.")]
+pub(crate) struct ServeArgs {
+    /// The folder of InferenceService YAML files (watched for changes).
+    #[arg(long, default_value = ".")]
+    pub(crate) config: PathBuf,
+
+    /// Port of the gateway (models under /v1 and /v2, the admin API under /admin/).
+    #[arg(long, default_value_t = 8080)]
+    pub(crate) http_port: u16,
+
+    /// Address to listen on (0.0.0.0 for every interface).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) host: IpAddr,
+
+    /// Host-based routing answers {name}.{namespace}.{domain}.
+    #[arg(long, default_value = "example.com")]
+    pub(crate) domain: String,
+
+    /// Inference worker threads per predictor replica [default: the predictor's default].
+    #[arg(long)]
+    pub(crate) predictor_workers: Option<usize>,
+
+    /// Largest request body in bytes; larger gets 413.
+    #[arg(long, default_value_t = infergate_predictor::config::DEFAULT_MAX_BODY_BYTES)]
+    pub(crate) max_body_bytes: usize,
+
+    /// Seconds in-flight requests get to finish on shutdown or when a replica is retired.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) drain_timeout: u64,
+}
+
+/// Where the client verbs find the gateway.
+#[derive(Debug, Args)]
+pub(crate) struct ServerArg {
+    /// The URL of a running `infergate serve`.
+    #[arg(
+        long,
+        env = "INFERGATE_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub(crate) server: String,
+}
+
+/// `infergate apply`.
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// The YAML file (one or more InferenceServices); `-` reads standard input.
+    #[arg(short = 'f', long = "filename")]
+    pub(crate) file: PathBuf,
+    #[command(flatten)]
+    pub(crate) server: ServerArg,
+}
+
+/// `infergate get`.
+#[derive(Debug, Args)]
+pub(crate) struct GetArgs {
+    #[command(subcommand)]
+    pub(crate) what: GetWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GetWhat {
+    /// InferenceServices: NAME URL READY PREV LATEST REVISIONS REPLICAS AGE.
+    #[command(visible_alias = "isvc", visible_alias = "inferenceservices")]
+    Inferenceservice(GetIsvcArgs),
+    /// The revisions of one InferenceService, newest first.
+    #[command(visible_alias = "revision", visible_alias = "rev")]
+    Revisions(GetRevisionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GetIsvcArgs {
+    /// Only this one.
+    pub(crate) name: Option<String>,
+    /// The namespace (default: every namespace when listing, `default` for one name).
+    #[arg(short, long)]
+    pub(crate) namespace: Option<String>,
+    /// Output format: a table, or the whole object with status.
+    #[arg(short, long, value_parser = ["yaml", "json"])]
+    pub(crate) output: Option<String>,
+    #[command(flatten)]
+    pub(crate) server: ServerArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GetRevisionsArgs {
+    pub(crate) name: String,
+    #[arg(short, long, default_value = "default")]
+    pub(crate) namespace: String,
+    #[command(flatten)]
+    pub(crate) server: ServerArg,
+}
+
+/// `infergate delete`.
+#[derive(Debug, Args)]
+pub(crate) struct DeleteArgs {
+    /// `isvc` (inferenceservice).
+    #[arg(value_parser = ["isvc", "inferenceservice", "inferenceservices"])]
+    pub(crate) kind: String,
+    pub(crate) name: String,
+    #[arg(short, long, default_value = "default")]
+    pub(crate) namespace: String,
+    #[command(flatten)]
+    pub(crate) server: ServerArg,
+}
+
+/// `infergate rollback`.
+#[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    pub(crate) name: String,
+    #[arg(short, long, default_value = "default")]
+    pub(crate) namespace: String,
+    #[command(flatten)]
+    pub(crate) server: ServerArg,
 }
 
 /// `infergate predictor`: KServe's model-server flags, in kebab-case.
@@ -102,7 +244,8 @@ pub(crate) struct PredictorArgs {
 }
 
 fn parse_format(s: &str) -> Result<ModelFormat, String> {
-    s.parse().map_err(|e: infergate_predictor::storage::StorageError| e.to_string())
+    s.parse()
+        .map_err(|e: infergate_predictor::storage::StorageError| e.to_string())
 }
 
 // === impl PredictorArgs ===

@@ -1,6 +1,7 @@
 //! `infergate`: one binary for every role.
 
 mod cli;
+mod verbs;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -8,15 +9,23 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, GetWhat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Predictor(args) = &cli.command {
+        limit_rayon_threads(args.intra_op_threads);
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -25,7 +34,15 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Serve(args) => serve(args).await,
             Command::Predictor(args) => predictor(args).await,
+            Command::Apply(args) => verbs::apply(args).await,
+            Command::Get(args) => match args.what {
+                GetWhat::Inferenceservice(args) => verbs::get_isvc(args).await,
+                GetWhat::Revisions(args) => verbs::get_revisions(args).await,
+            },
+            Command::Delete(args) => verbs::delete(args).await,
+            Command::Rollback(args) => verbs::rollback(args).await,
         }
     });
     match result {
@@ -35,6 +52,46 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// candle's matmul splits its work by `RAYON_NUM_THREADS` on every call, whatever pool it runs
+/// in; left unset on a small machine it oversubscribes the cores (1.8x slower per text). Match it
+/// to the predictor's intra-op threads unless the user set it.
+fn limit_rayon_threads(threads: usize) {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // SAFETY: called first thing in `main`, before the async runtime or any other thread
+        // exists, so nothing can read the environment concurrently.
+        #[expect(
+            unsafe_code,
+            reason = "set_var is unsafe in edition 2024; the process is still single-threaded here"
+        )]
+        unsafe {
+            std::env::set_var("RAYON_NUM_THREADS", threads.max(1).to_string());
+        }
+    }
+}
+
+async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
+    let config = infergate_gateway::serve::ServeConfig {
+        config_dir: args.config,
+        state_file: None,
+        http: std::net::SocketAddr::new(args.host, args.http_port),
+        domain: args.domain,
+        binary: None,
+        predictor_workers: args.predictor_workers,
+        max_body_bytes: args.max_body_bytes,
+        drain_timeout: std::time::Duration::from_secs(args.drain_timeout),
+    };
+    infergate_gateway::serve::serve(
+        config,
+        infergate_predictor::http::shutdown_signal(),
+        |addr| {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "infergate ready on http://{addr}");
+            let _ = out.flush();
+        },
+    )
+    .await
 }
 
 async fn predictor(args: cli::PredictorArgs) -> anyhow::Result<()> {

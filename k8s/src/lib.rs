@@ -25,9 +25,9 @@ pub use self::{
     api::{
         API_VERSION, Addressable, Batcher, Component, ComponentStatus, Condition, ConditionStatus,
         ConditionType, Container, FailureInfo, Framework, FrameworkSpec, InferenceService,
-        InferenceServiceSpec, InferenceServiceStatus, KIND, Logger, LoggerMode, ModelFormatSpec,
-        ModelRevisionStates, ModelSpec, ModelState, ModelStatus, ObjectMeta, PredictorSpec,
-        ProtocolVersion, Quantity, ResourceRequirements, ScaleMetric, TrafficTarget,
+        InferenceServiceSpec, InferenceServiceStatus, KIND, Logger, LoggerMode, ModelCopies,
+        ModelFormatSpec, ModelRevisionStates, ModelSpec, ModelState, ModelStatus, ObjectMeta,
+        PredictorSpec, ProtocolVersion, Quantity, ResourceRequirements, ScaleMetric, TrafficTarget,
         TransformerSpec, TransitionStatus, WasmModule, annotations,
     },
     load::{LoadError, Parsed, Position, Warning, WarningKind, parse_documents},

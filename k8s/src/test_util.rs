@@ -57,7 +57,7 @@ impl InferenceService {
         self
     }
 
-    pub fn namespace_(mut self, namespace: &str) -> Self {
+    pub fn in_namespace(mut self, namespace: &str) -> Self {
         self.metadata.namespace = Some(namespace.to_owned());
         self
     }

@@ -74,22 +74,30 @@ pub fn error(status: StatusCode, message: &str) -> Response<ResponseBody> {
     let body = serde_json::to_vec(&serde_json::json!({ "error": message }))
         .expect("a JSON object of one string always serialises");
     let mut response = json(status, Bytes::from(body));
-    if matches!(status, StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS) {
-        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    if matches!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+    ) {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
     }
     response
 }
 
 /// Serves HTTP/1.1 and h2c on `listener` until `shutdown` resolves, then stops accepting and
 /// waits up to `drain` for in-flight requests to finish.
-pub async fn serve<H, F>(
+pub async fn serve<H, F, B>(
     listener: TcpListener,
     handler: H,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) where
     H: Fn(http::Request<Incoming>) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<ResponseBody>> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
@@ -113,7 +121,9 @@ pub async fn serve<H, F>(
             let handler = handler.clone();
             async move { Ok::<_, Infallible>(handler(req).await) }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -122,9 +132,18 @@ pub async fn serve<H, F>(
         });
     }
     drop(listener);
-    tracing::info!(connections = graceful.count(), "Draining in-flight requests.");
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
-        tracing::warn!(?drain, "Requests still in flight after the drain timeout; closing them.");
+    tracing::info!(
+        connections = graceful.count(),
+        "Draining in-flight requests."
+    );
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?drain,
+            "Requests still in flight after the drain timeout; closing them."
+        );
     }
 }
 

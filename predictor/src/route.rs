@@ -33,7 +33,10 @@ pub struct ModelRef<'a> {
 impl<'a> Route<'a> {
     /// Matches a request path (without the query). `None` when nothing matches.
     pub fn parse(path: &'a str) -> Option<Route<'a>> {
-        let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+        let path = path
+            .strip_suffix('/')
+            .filter(|p| !p.is_empty())
+            .unwrap_or(path);
         let mut parts = path.strip_prefix('/')?.split('/');
         match (parts.next()?, parts.next()) {
             ("v2", None) => Some(Route::ServerMetadata),
@@ -83,8 +86,14 @@ mod tests {
 
     #[test]
     fn parses_every_endpoint() {
-        let iris = ModelRef { name: "iris", version: None };
-        let iris_v3 = ModelRef { name: "iris", version: Some("3") };
+        let iris = ModelRef {
+            name: "iris",
+            version: None,
+        };
+        let iris_v3 = ModelRef {
+            name: "iris",
+            version: Some("3"),
+        };
         let cases = [
             ("/v2", Some(Route::ServerMetadata)),
             ("/v2/", Some(Route::ServerMetadata)),
@@ -93,9 +102,18 @@ mod tests {
             ("/v2/models/iris", Some(Route::ModelMetadata(iris))),
             ("/v2/models/iris/ready", Some(Route::ModelReady(iris))),
             ("/v2/models/iris/infer", Some(Route::Infer(iris))),
-            ("/v2/models/iris/versions/3", Some(Route::ModelMetadata(iris_v3))),
-            ("/v2/models/iris/versions/3/ready", Some(Route::ModelReady(iris_v3))),
-            ("/v2/models/iris/versions/3/infer", Some(Route::Infer(iris_v3))),
+            (
+                "/v2/models/iris/versions/3",
+                Some(Route::ModelMetadata(iris_v3)),
+            ),
+            (
+                "/v2/models/iris/versions/3/ready",
+                Some(Route::ModelReady(iris_v3)),
+            ),
+            (
+                "/v2/models/iris/versions/3/infer",
+                Some(Route::Infer(iris_v3)),
+            ),
             ("/v1/models", Some(Route::V1List)),
             ("/v1/models/iris", Some(Route::V1Model("iris"))),
             ("/v1/models/iris:predict", Some(Route::V1Predict("iris"))),

@@ -48,11 +48,20 @@ impl Server {
     /// Binds the configured address (port 0 picks a free port).
     pub async fn bind(config: PredictorConfig) -> Result<Server, StartError> {
         let addr = SocketAddr::new(config.host, config.http_port);
-        let listener =
-            TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
-        let local_addr =
-            listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
-        Ok(Server { listener, local_addr, shared: Arc::new(Shared { config, model: OnceLock::new() }) })
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        Ok(Server {
+            listener,
+            local_addr,
+            shared: Arc::new(Shared {
+                config,
+                model: OnceLock::new(),
+            }),
+        })
     }
 
     /// The address actually bound.
@@ -69,7 +78,11 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send,
         on_ready: impl FnOnce(SocketAddr) + Send,
     ) -> Result<(), StartError> {
-        let Server { listener, local_addr, shared } = self;
+        let Server {
+            listener,
+            local_addr,
+            shared,
+        } = self;
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let handler = {
             let shared = Arc::clone(&shared);
@@ -90,7 +103,9 @@ impl Server {
         let loaded = tokio::task::spawn_blocking(move || load(&loader.config))
             .await
             .unwrap_or_else(|e| {
-                Err(StartError::Runtime(crate::RuntimeError::Load(format!("the loader panicked: {e}"))))
+                Err(StartError::Runtime(crate::RuntimeError::Load(format!(
+                    "the loader panicked: {e}"
+                ))))
             });
         let result = match loaded {
             Ok(model) => {
@@ -144,10 +159,17 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Respons
     }
 }
 
-async fn dispatch(shared: &Shared, req: Request<Incoming>) -> Result<Response<ResponseBody>, ServeError> {
+async fn dispatch(
+    shared: &Shared,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, ServeError> {
     let path = req.uri().path();
     let route = Route::parse(path).ok_or_else(|| ServeError::NoRoute(path.to_owned()))?;
-    let expected = if route.is_post() { Method::POST } else { Method::GET };
+    let expected = if route.is_post() {
+        Method::POST
+    } else {
+        Method::GET
+    };
     if req.method() != expected && !(expected == Method::GET && req.method() == Method::HEAD) {
         return Err(ServeError::MethodNotAllowed {
             method: req.method().to_string(),
@@ -157,10 +179,20 @@ async fn dispatch(shared: &Shared, req: Request<Incoming>) -> Result<Response<Re
     let config = &shared.config;
     let ready = shared.model.get();
     match route {
-        Route::Live => Ok(json_value(StatusCode::OK, &serde_json::json!({ "live": true }))),
+        Route::Live => Ok(json_value(
+            StatusCode::OK,
+            &serde_json::json!({ "live": true }),
+        )),
         Route::Ready => {
-            let status = if ready.is_some() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-            Ok(json_value(status, &serde_json::json!({ "ready": ready.is_some() })))
+            let status = if ready.is_some() {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            Ok(json_value(
+                status,
+                &serde_json::json!({ "ready": ready.is_some() }),
+            ))
         }
         Route::ServerMetadata => Ok(json_value(
             StatusCode::OK,
@@ -177,16 +209,32 @@ async fn dispatch(shared: &Shared, req: Request<Incoming>) -> Result<Response<Re
         }
         Route::ModelReady(model) => {
             check_model(config, model)?;
-            let status = if ready.is_some() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-            Ok(json_value(status, &serde_json::json!({ "name": model.name, "ready": ready.is_some() })))
+            let status = if ready.is_some() {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            Ok(json_value(
+                status,
+                &serde_json::json!({ "name": model.name, "ready": ready.is_some() }),
+            ))
         }
         Route::V1List => Ok(json_value(
             StatusCode::OK,
             &serde_json::json!({ "models": [config.model_name] }),
         )),
         Route::V1Model(name) => {
-            check_model(config, ModelRef { name, version: None })?;
-            Ok(json_value(StatusCode::OK, &serde_json::json!({ "name": name, "ready": ready.is_some() })))
+            check_model(
+                config,
+                ModelRef {
+                    name,
+                    version: None,
+                },
+            )?;
+            Ok(json_value(
+                StatusCode::OK,
+                &serde_json::json!({ "name": name, "ready": ready.is_some() }),
+            ))
         }
         Route::Infer(model) => {
             check_model(config, model)?;
@@ -194,7 +242,13 @@ async fn dispatch(shared: &Shared, req: Request<Incoming>) -> Result<Response<Re
             infer_v2(config, model, req).await
         }
         Route::V1Predict(name) => {
-            check_model(config, ModelRef { name, version: None })?;
+            check_model(
+                config,
+                ModelRef {
+                    name,
+                    version: None,
+                },
+            )?;
             let model = ready.ok_or_else(|| ServeError::NotReady(config.model_name.clone()))?;
             predict_v1(config, model, req).await
         }
@@ -225,12 +279,15 @@ async fn infer_v2(
 ) -> Result<Response<ResponseBody>, ServeError> {
     let header_len = match req.headers().get(v2::INFERENCE_HEADER_CONTENT_LENGTH) {
         None => None,
-        Some(v) => Some(v.to_str().ok().and_then(|s| s.trim().parse::<usize>().ok()).ok_or_else(
-            || ServeError::BadHeader {
-                name: v2::INFERENCE_HEADER_CONTENT_LENGTH,
-                problem: "must be a non-negative integer".into(),
-            },
-        )?),
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+                .ok_or_else(|| ServeError::BadHeader {
+                    name: v2::INFERENCE_HEADER_CONTENT_LENGTH,
+                    problem: "must be a non-negative integer".into(),
+                })?,
+        ),
     };
     let (parts, body) = req.into_parts();
     let body = h::read_body(&parts.headers, body, config.max_body_bytes).await?;
@@ -247,7 +304,10 @@ async fn infer_v2(
     let mut response = h::json(StatusCode::OK, encoded.body);
     if let Some(len) = encoded.header_len {
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
         headers.insert(v2::INFERENCE_HEADER_CONTENT_LENGTH, HeaderValue::from(len));
     }
     Ok(response)

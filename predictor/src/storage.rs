@@ -29,7 +29,9 @@ pub enum ModelFormat {
 /// Why a model could not be found.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("storage URI `{uri}` uses `{scheme}://`, which is not supported yet; copy the model to this machine and use a local path or a file:// URI")]
+    #[error(
+        "storage URI `{uri}` uses `{scheme}://`, which is not supported yet; copy the model to this machine and use a local path or a file:// URI"
+    )]
     UnsupportedScheme { scheme: String, uri: String },
     #[error("model path {} does not exist", .0.display())]
     NotFound(PathBuf),
@@ -51,7 +53,10 @@ impl StorageUri {
         }
         match uri.split_once("://") {
             Some((scheme, _)) if !scheme.is_empty() && !scheme.contains('/') => {
-                StorageUri::Remote { scheme: scheme.to_owned(), uri: uri.to_owned() }
+                StorageUri::Remote {
+                    scheme: scheme.to_owned(),
+                    uri: uri.to_owned(),
+                }
             }
             _ => StorageUri::Local(PathBuf::from(uri)),
         }
@@ -113,8 +118,12 @@ impl fmt::Display for ModelFormat {
 ///
 /// A `.onnx` file is ONNX; a directory with `config.json` and `model.safetensors` is a
 /// Hugging Face model; a directory with exactly one `.onnx` file (KServe's layout) is that file.
-pub fn locate(path: &Path, format: Option<ModelFormat>) -> Result<(PathBuf, ModelFormat), StorageError> {
-    let is_hf_dir = |p: &Path| p.join("config.json").is_file() && p.join("model.safetensors").is_file();
+pub fn locate(
+    path: &Path,
+    format: Option<ModelFormat>,
+) -> Result<(PathBuf, ModelFormat), StorageError> {
+    let is_hf_dir =
+        |p: &Path| p.join("config.json").is_file() && p.join("model.safetensors").is_file();
     if path.is_file() {
         let is_onnx = path.extension().is_some_and(|e| e == "onnx");
         return match format {
@@ -147,6 +156,9 @@ pub fn locate(path: &Path, format: Option<ModelFormat>) -> Result<(PathBuf, Mode
             path: path.to_path_buf(),
             reason: "the directory has no .onnx file and no config.json + model.safetensors".into(),
         }),
-        (_, many) => Err(StorageError::AmbiguousOnnx { path: path.to_path_buf(), count: many.len() }),
+        (_, many) => Err(StorageError::AmbiguousOnnx {
+            path: path.to_path_buf(),
+            count: many.len(),
+        }),
     }
 }

@@ -115,7 +115,11 @@ impl WorkerPool {
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(RuntimeError::Load("a worker thread died while loading".into())),
+                Err(_) => {
+                    return Err(RuntimeError::Load(
+                        "a worker thread died while loading".into(),
+                    ));
+                }
             }
         }
         Ok(WorkerPool { jobs, metadata })
@@ -129,10 +133,12 @@ impl WorkerPool {
     /// Runs `inputs` (checked against [`Self::metadata`]) on the next free worker.
     pub async fn infer(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, PoolError> {
         let (reply, result) = oneshot::channel();
-        self.jobs.try_send(Job { inputs, reply }).map_err(|e| match e {
-            TrySendError::Full(_) => PoolError::Overloaded(self.jobs.len()),
-            TrySendError::Disconnected(_) => PoolError::Closed,
-        })?;
+        self.jobs
+            .try_send(Job { inputs, reply })
+            .map_err(|e| match e {
+                TrySendError::Full(_) => PoolError::Overloaded(self.jobs.len()),
+                TrySendError::Disconnected(_) => PoolError::Closed,
+            })?;
         Ok(result.await.map_err(|_| PoolError::Closed)??)
     }
 }

@@ -70,6 +70,9 @@ pub struct PredictorArgs {
     /// Print the table but leave BENCHMARKS.md alone.
     #[arg(long)]
     pub no_write: bool,
+    /// The markdown file whose `predictor` section is rewritten (relative to `--repo`).
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    pub output: PathBuf,
     /// The infergate repository (models, references, BENCHMARKS.md, target/).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/.."))]
     pub repo: PathBuf,
@@ -142,11 +145,15 @@ pub async fn run(
                 "`infergate predictor` with its default workers and threads, release build".into()
             }
         },
-        kserve_settings: format!(
-            "kserve 0.21.0 ModelServer via benches/peers/kserve_onnx.py, {kserve_workers} uvicorn \
-             worker(s), onnxruntime 1.32.0 with 1 intra-op thread per worker, per-request logs \
-             off, no gRPC"
-        ),
+        kserve_settings: if python.is_some() {
+            format!(
+                "kserve 0.21.0 ModelServer via benches/peers/kserve_onnx.py, {kserve_workers} \
+                 uvicorn worker(s), onnxruntime 1.32.0 with 1 intra-op thread per worker, \
+                 per-request logs off, no gRPC"
+            )
+        } else {
+            "not run (`--skip-kserve`)".to_owned()
+        },
         machine,
     };
     let markdown = table::render(&info, &results);
@@ -157,7 +164,7 @@ pub async fn run(
         .with_context(|| format!("writing {}", raw.display()))?;
     eprintln!("raw results: {}", raw.display());
     if !args.no_write {
-        let path = repo.join("BENCHMARKS.md");
+        let path = repo.join(&args.output);
         let document = std::fs::read_to_string(&path).unwrap_or_default();
         let updated = markers::replace_section(&document, SECTION, &markdown)?;
         std::fs::write(&path, updated).with_context(|| format!("writing {}", path.display()))?;
@@ -259,10 +266,7 @@ impl<'a> ModelBench<'a> {
         let status = server.stop().await?;
         let mut result = outcome.with_context(|| format!("{label} (log: {})", log.display()))?;
         result.peak_rss_kib = peak?;
-        eprintln!(
-            "   {label}: peak RSS {} KiB, exit {status}",
-            result.peak_rss_kib
-        );
+        eprintln!("   {label}: peak RSS {} KiB, {status}", result.peak_rss_kib);
         Ok(result)
     }
 

@@ -101,7 +101,7 @@ pub(super) fn render(info: &RunInfo, results: &[ModelResult]) -> String {
     let _ = writeln!(
         w,
         "- Method: closed loop, one HTTP/1.1 keep-alive connection per concurrent client, \
-         {} s warm-up then {} s measured; each cell is the median of {} runs (runs of different \
+         {} s warm-up then {} s measured; each cell is the median of {} run(s) (runs of different \
          c interleaved); load generator on {} thread(s) of the same machine",
         info.warmup_s, info.duration_s, info.runs, info.loadgen_threads
     );
@@ -231,9 +231,11 @@ fn rate(v: f64) -> String {
     out
 }
 
-/// A latency: µs below a millisecond, ms above.
+/// A latency: µs below a millisecond (one decimal below 10 µs), ms above.
 fn micros(us: f64) -> String {
-    if us < 1_000.0 {
+    if us < 10.0 {
+        format!("{us:.1} µs")
+    } else if us < 1_000.0 {
         format!("{us:.0} µs")
     } else {
         format!("{:.2} ms", us / 1_000.0)

@@ -40,7 +40,13 @@ impl Predictor {
     /// Starts `infergate predictor --model-name NAME --storage-uri URI --http-port 0 EXTRA...`
     /// and waits for its ready line.
     pub(crate) async fn start(name: &str, storage_uri: &str, extra: &[&str]) -> Predictor {
-        let mut args = vec!["predictor", "--model-name", name, "--storage-uri", storage_uri];
+        let mut args = vec![
+            "predictor",
+            "--model-name",
+            name,
+            "--storage-uri",
+            storage_uri,
+        ];
         args.extend(["--http-port", "0"]);
         if !extra.contains(&"--workers") {
             args.extend(["--workers", "2"]);
@@ -63,7 +69,11 @@ impl Predictor {
             .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
             .trim()
             .to_owned();
-        Predictor { child, base, stderr }
+        Predictor {
+            child,
+            base,
+            stderr,
+        }
     }
 
     /// What the process wrote to stderr so far.
@@ -96,11 +106,16 @@ pub(crate) async fn spawn(args: &[&str]) -> (Child, Option<String>, Arc<Mutex<St
             if n == 0 {
                 break;
             }
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     });
     let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let line = tokio::time::timeout(READY_TIMEOUT, lines.next_line()).await.ok().and_then(|l| l.ok().flatten());
+    let line = tokio::time::timeout(READY_TIMEOUT, lines.next_line())
+        .await
+        .ok()
+        .and_then(|l| l.ok().flatten());
     (child, line, stderr)
 }
 
@@ -114,16 +129,24 @@ pub(crate) struct Reply {
 impl Reply {
     pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 
     /// The `error` string of a `{"error": ...}` body, asserting the body has that shape.
     pub(crate) fn error(&self) -> String {
         let json = self.json();
-        let obj = json.as_object().unwrap_or_else(|| panic!("error body is not an object: {json}"));
+        let obj = json
+            .as_object()
+            .unwrap_or_else(|| panic!("error body is not an object: {json}"));
         assert_eq!(obj.len(), 1, "error body has exactly one key: {json}");
-        obj["error"].as_str().unwrap_or_else(|| panic!("no error string: {json}")).to_owned()
+        obj["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error string: {json}"))
+            .to_owned()
     }
 }
 
@@ -141,10 +164,22 @@ impl Http {
     }
 
     pub(crate) async fn post(&self, url: &str, body: impl Into<Bytes>) -> Reply {
-        self.send(Method::POST, url, &[("content-type", "application/json")], body.into()).await
+        self.send(
+            Method::POST,
+            url,
+            &[("content-type", "application/json")],
+            body.into(),
+        )
+        .await
     }
 
-    pub(crate) async fn send(&self, method: Method, url: &str, headers: &[(&str, &str)], body: Bytes) -> Reply {
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(url);
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -154,9 +189,15 @@ impl Http {
             let resp = self.0.request(req).await.expect("request sent");
             let (parts, body) = resp.into_parts();
             let body = body.collect().await.expect("body read").to_bytes();
-            Reply { status: parts.status, headers: parts.headers, body }
+            Reply {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            }
         };
-        tokio::time::timeout(REQUEST_TIMEOUT, fut).await.expect("request timed out")
+        tokio::time::timeout(REQUEST_TIMEOUT, fut)
+            .await
+            .expect("request timed out")
     }
 }
 
@@ -172,7 +213,10 @@ pub(crate) fn assert_close(actual: &[f64], expected: &[f64], rel: f64, what: &st
     assert_eq!(actual.len(), expected.len(), "{what}: length");
     for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
         let tol = rel * e.abs().max(1e-3);
-        assert!((a - e).abs() <= tol, "{what}[{i}]: got {a}, expected {e} (tolerance {tol})");
+        assert!(
+            (a - e).abs() <= tol,
+            "{what}[{i}]: got {a}, expected {e} (tolerance {tol})"
+        );
     }
 }
 
@@ -182,7 +226,11 @@ pub(crate) fn floats(v: &serde_json::Value) -> Vec<f64> {
     fn walk(v: &serde_json::Value, out: &mut Vec<f64>) {
         match v {
             serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
-            other => out.push(other.as_f64().unwrap_or_else(|| panic!("not a number: {other}"))),
+            other => out.push(
+                other
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("not a number: {other}")),
+            ),
         }
     }
     walk(v, &mut out);

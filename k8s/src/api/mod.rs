@@ -5,6 +5,7 @@
 //! Only the fields infergate honours (DESIGN §6) are modelled; the loader warns about the rest.
 
 pub mod annotations;
+mod condition;
 mod inference_service;
 mod meta;
 mod model;
@@ -14,6 +15,7 @@ mod status;
 mod transformer;
 
 pub use self::{
+    condition::{Condition, ConditionStatus, ConditionType},
     inference_service::{API_VERSION, InferenceService, InferenceServiceSpec, KIND},
     meta::ObjectMeta,
     model::{
@@ -22,9 +24,8 @@ pub use self::{
     },
     predictor::{Batcher, Logger, LoggerMode, PredictorSpec, ScaleMetric},
     status::{
-        Addressable, Component, ComponentStatus, Condition, ConditionStatus, ConditionType,
-        FailureInfo, InferenceServiceStatus, ModelRevisionStates, ModelState, ModelStatus,
-        TrafficTarget, TransitionStatus,
+        Addressable, Component, ComponentStatus, FailureInfo, InferenceServiceStatus, ModelCopies,
+        ModelRevisionStates, ModelState, ModelStatus, TrafficTarget, TransitionStatus,
     },
     transformer::{TransformerSpec, WasmModule},
 };

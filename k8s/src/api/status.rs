@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::condition::{Condition, ConditionStatus, ConditionType};
 use super::open_enum::open_enum;
 
 /// `status` of an InferenceService.
@@ -27,6 +28,14 @@ pub struct InferenceServiceStatus {
     pub components: BTreeMap<Component, ComponentStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_status: Option<ModelStatus>,
+    /// KServe's deployment mode (`Serverless`, `Standard`, ...); kept so that status printed by
+    /// KServe loads without warnings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_serving_runtime_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving_runtime_name: Option<String>,
 }
 
 /// `status.address`: the in-cluster address.
@@ -35,46 +44,6 @@ pub struct InferenceServiceStatus {
 pub struct Addressable {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-}
-
-/// One entry of `status.conditions`, as Knative writes it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Condition {
-    #[serde(rename = "type")]
-    pub type_: ConditionType,
-    pub status: ConditionStatus,
-    /// One CamelCase word saying why, e.g. `ModelLoadFailed`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// A sentence for people.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// RFC 3339 time of the last change of `status`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_transition_time: Option<String>,
-    /// `Error` (the default when absent), `Warning` or `Info`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub severity: Option<String>,
-}
-
-open_enum! {
-    /// `conditions[].type`.
-    pub enum ConditionType {
-        PredictorReady => "PredictorReady",
-        TransformerReady => "TransformerReady",
-        IngressReady => "IngressReady",
-        Ready => "Ready",
-        LatestDeploymentReady => "LatestDeploymentReady",
-    }
-}
-
-/// `conditions[].status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ConditionStatus {
-    True,
-    False,
-    Unknown,
 }
 
 open_enum! {
@@ -92,6 +61,12 @@ open_enum! {
 pub struct ComponentStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rest_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Addressable>,
     /// The newest revision, whatever its state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_created_revision: Option<String>,
@@ -123,6 +98,11 @@ pub struct TrafficTarget {
     /// Share of requests, 0 to 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<i64>,
+    /// The revision's own URL (with tag routing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration_name: Option<String>,
 }
 
 /// `status.modelStatus`.
@@ -135,6 +115,18 @@ pub struct ModelStatus {
     pub transition_status: Option<TransitionStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure_info: Option<FailureInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copies: Option<ModelCopies>,
+}
+
+/// `modelStatus.copies`: how many copies of the model are loaded, and how many failed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelCopies {
+    #[serde(default)]
+    pub failed_copies: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_copies: Option<i64>,
 }
 
 /// `modelStatus.states`: the model's state in the serving and in the rolling-out revision.
@@ -179,6 +171,14 @@ pub struct FailureInfo {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The revision whose load failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_revision_name: Option<String>,
+    /// RFC 3339 time of the failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
 }
 
 // === impl InferenceServiceStatus ===
@@ -198,21 +198,5 @@ impl InferenceServiceStatus {
     /// `components.predictor`, if present.
     pub fn predictor(&self) -> Option<&ComponentStatus> {
         self.components.get(&Component::Predictor)
-    }
-}
-
-// === impl Condition ===
-
-impl Condition {
-    /// A condition with no reason or message.
-    pub fn new(type_: ConditionType, status: ConditionStatus) -> Self {
-        Self {
-            type_,
-            status,
-            reason: None,
-            message: None,
-            last_transition_time: None,
-            severity: None,
-        }
     }
 }

@@ -1,31 +1,34 @@
 //! `spec.transformer`: pre- and post-processing, which infergate runs as a WebAssembly module.
 //!
-//! # Our extension: `spec.transformer.wasm`
-//!
-//! KServe's transformer is a container that sits in front of the predictor. infergate runs
-//! transformers in the gateway process as a WebAssembly module instead (DESIGN §8), named by a
-//! field KServe does not have:
-//!
-//! ```yaml
-//! spec:
-//!   transformer:
-//!     wasm:
-//!       uri: file:///models/iris/transformer.wasm   # local path, file://, http(s):// or s3://
-//!       config:                                     # optional; any YAML value
-//!         scale: 0.5
-//! ```
-//!
-//! `config` is handed to the module as a string: a YAML string as written, anything else as
-//! its JSON text ([`WasmModule::config_string`]). A field rather than an annotation because the
-//! module is part of the spec: changing it creates a new revision, like a predictor change.
-//! KServe itself would reject the field (its CRD has no `wasm`), so such a YAML is
-//! infergate-only. Transformer `containers` are parsed so they can be reported, never run.
+//! See [`TransformerSpec`] for infergate's `wasm` extension.
 
 use serde::{Deserialize, Serialize};
 
 use super::model::Container;
 
 /// `spec.transformer`.
+///
+/// # Our extension: `spec.transformer.wasm`
+///
+/// KServe's transformer is a container that sits in front of the predictor. infergate runs
+/// transformers in the gateway process as a WebAssembly module instead (DESIGN §8), named by a
+/// field KServe does not have:
+///
+/// ```yaml
+/// spec:
+///   transformer:
+///     wasm:
+///       uri: file:///models/iris/transformer.wasm   # local path, file://, http(s):// or s3://
+///       config:                                     # optional; any YAML value
+///         scale: 0.5
+/// ```
+///
+/// `config` is handed to the module as a string: a YAML string as written, anything else as
+/// its JSON text ([`WasmModule::config_string`]). A field rather than an annotation because the
+/// module is part of the spec: changing it creates a new revision, like a predictor change.
+/// KServe's own CRD has no `wasm` field (its API server would prune or reject it), so such a
+/// YAML is for infergate only. Transformer `containers` are parsed so they can be reported,
+/// never run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransformerSpec {

@@ -95,13 +95,21 @@ fn parse_document(text: &str, cx: &Context<'_>) -> Result<Option<Parsed>, LoadEr
         line: cx.line_offset + 1,
         column: 1,
     };
-    let (Some(api_version), Some(kind)) = (probe.api_version, probe.kind) else {
-        // Every Kubernetes object has both; without them this is not a manifest at all.
-        return Err(LoadError::MissingField {
-            origin: cx.origin.to_owned(),
-            at: start,
-            field: "apiVersion and kind",
-        });
+    // Every Kubernetes object has both; without them this is not a manifest at all.
+    let (api_version, kind) = match (probe.api_version, probe.kind) {
+        (Some(api_version), Some(kind)) => (api_version, kind),
+        (api_version, _) => {
+            let field = if api_version.is_none() {
+                "apiVersion"
+            } else {
+                "kind"
+            };
+            return Err(LoadError::MissingField {
+                origin: cx.origin.to_owned(),
+                at: start,
+                field,
+            });
+        }
     };
     if api_version != API_VERSION || kind != KIND {
         let warning = cx.warning("", WarningKind::SkippedDocument { api_version, kind });
@@ -112,7 +120,11 @@ fn parse_document(text: &str, cx: &Context<'_>) -> Result<Option<Parsed>, LoadEr
     }
     check_present(
         &probe.metadata,
-        |m| m.name.is_some(),
+        |m| {
+            m.name
+                .as_deref()
+                .is_some_and(|name| !name.trim().is_empty())
+        },
         "metadata.name",
         start,
         cx,

@@ -118,6 +118,16 @@ spec:
     );
     assert_eq!(err.to_string(), "iris.yaml:4:3: `metadata.name` is missing");
 
+    let blank = "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\n\
+                 metadata: {name: \"\"}\nspec: {predictor: {}}\n";
+    assert!(matches!(
+        error(blank),
+        LoadError::MissingField {
+            field: "metadata.name",
+            ..
+        }
+    ));
+
     let no_metadata = "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nspec: {}\n";
     assert_eq!(
         error(no_metadata).to_string(),
@@ -162,10 +172,9 @@ spec:
 #[test]
 fn a_manifest_without_kind_is_an_error() {
     let err = error("metadata: {name: iris}\nspec: {predictor: {}}\n");
-    assert_eq!(
-        err.to_string(),
-        "iris.yaml:1:1: `apiVersion and kind` is missing"
-    );
+    assert_eq!(err.to_string(), "iris.yaml:1:1: `apiVersion` is missing");
+    let err = error("# comment\napiVersion: v1\nmetadata: {name: iris}\n");
+    assert_eq!(err.to_string(), "iris.yaml:1:1: `kind` is missing");
 }
 
 #[test]

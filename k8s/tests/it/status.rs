@@ -17,12 +17,14 @@ fn canary_status() -> InferenceServiceStatus {
             revision_name: Some("iris-predictor-00002".into()),
             latest_revision: Some(true),
             percent: Some(10),
+            ..TrafficTarget::default()
         },
         TrafficTarget {
             tag: Some("prev".into()),
             revision_name: Some("iris-predictor-00001".into()),
             latest_revision: Some(false),
             percent: Some(90),
+            ..TrafficTarget::default()
         },
     ];
     let predictor = ComponentStatus {
@@ -32,6 +34,7 @@ fn canary_status() -> InferenceServiceStatus {
         latest_rolledout_revision: Some("iris-predictor-00001".into()),
         previous_rolledout_revision: Some("iris-predictor-00001".into()),
         traffic,
+        ..ComponentStatus::default()
     };
     let ready = Condition {
         reason: Some("Ready".into()),
@@ -66,8 +69,11 @@ fn canary_status() -> InferenceServiceStatus {
             last_failure_info: Some(FailureInfo {
                 reason: Some("ModelLoadFailed".into()),
                 message: Some("no such file".into()),
+                ..FailureInfo::default()
             }),
+            ..ModelStatus::default()
         }),
+        ..InferenceServiceStatus::default()
     }
 }
 
@@ -167,8 +173,11 @@ spec:
 status:
   address:
     url: http://my-model.default.svc.cluster.local
+  deploymentMode: Serverless
   components:
     predictor:
+      address:
+        url: http://my-model-predictor-default.default.svc.cluster.local
       latestCreatedRevision: my-model-predictor-default-00002
       latestReadyRevision: my-model-predictor-default-00002
       latestRolledoutRevision: my-model-predictor-default-00001
@@ -195,6 +204,9 @@ status:
     status: \"True\"
     type: Ready
   modelStatus:
+    copies:
+      failedCopies: 0
+      totalCopies: 1
     states:
       activeModelState: Loaded
       targetModelState: Loaded

@@ -7,7 +7,8 @@
 //! an explicit stack, so no input can overflow the call stack.
 //!
 //! Numbers are parsed by core's `str::parse`, which rounds correctly straight to `f32`/`f64`;
-//! serde_json's default float parser is only "best effort" and loses FP64 round trips.
+//! serde_json's default float parser is only "best effort": it misreads about 30% of the shortest
+//! texts of random f64 values (`float_roundtrip` fixes that at a cost to every float it parses).
 
 use super::element::Element;
 use super::error::ValueProblem;

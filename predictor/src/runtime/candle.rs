@@ -53,10 +53,10 @@ const MIN_SEQUENCE_LENGTH: usize = 2;
 pub struct CandleOptions {
     /// Threads each session's forward pass may use (its own rayon pool; at least 1).
     ///
-    /// 1 is best on a 2-core machine: two threads per session make a single text about as
-    /// slow and a batch slower, because the workers and the server already fill both cores.
-    /// candle's matmul splits its work into as many parts as `RAYON_NUM_THREADS` (or the
-    /// number of physical cores) says, whatever this is, so more threads than that gain nothing.
+    /// 1 is best on a 2-core machine, together with `RAYON_NUM_THREADS=1` in the process's
+    /// environment: candle's matmul splits its work into as many parts as `RAYON_NUM_THREADS`
+    /// (else the number of physical cores) says, whatever this is, and a split that does not
+    /// match the pool only costs time. `load` logs a warning when they differ.
     pub threads: usize,
     /// Longest token sequence, special tokens included; longer texts are truncated. The
     /// default, 256, is all-MiniLM-L6-v2's sentence-transformers `max_seq_length`. At most the

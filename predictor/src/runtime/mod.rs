@@ -23,7 +23,11 @@ pub struct RuntimeOptions {
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        RuntimeOptions { intra_op_threads: 1, max_sequence_length: 256, onnxruntime_lib: None }
+        RuntimeOptions {
+            intra_op_threads: 1,
+            max_sequence_length: 256,
+            onnxruntime_lib: None,
+        }
     }
 }
 
@@ -38,7 +42,9 @@ pub fn load(
         #[cfg(feature = "onnx")]
         ModelFormat::Onnx => {
             onnx::init(options.onnxruntime_lib.as_deref())?;
-            let onnx_options = onnx::OnnxOptions { intra_op_threads: options.intra_op_threads };
+            let onnx_options = onnx::OnnxOptions {
+                intra_op_threads: options.intra_op_threads,
+            };
             onnx::load(model_name, path, &onnx_options)
         }
         #[cfg(feature = "candle")]
@@ -49,7 +55,10 @@ pub fn load(
             };
             candle::load(model_name, path, &candle_options)
         }
-        #[allow(unreachable_patterns, reason = "reachable only when a runtime feature is off")]
+        #[allow(
+            unreachable_patterns,
+            reason = "reachable only when a runtime feature is off"
+        )]
         other => Err(RuntimeError::Load(format!(
             "this build of infergate has no runtime for `{other}` models; rebuild with the `{}` feature",
             match other {

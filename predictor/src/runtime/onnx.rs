@@ -29,7 +29,9 @@ pub struct OnnxOptions {
 
 impl Default for OnnxOptions {
     fn default() -> Self {
-        OnnxOptions { intra_op_threads: 1 }
+        OnnxOptions {
+            intra_op_threads: 1,
+        }
     }
 }
 
@@ -55,7 +57,10 @@ pub fn init(explicit: Option<&Path>) -> Result<PathBuf, RuntimeError> {
     })?;
     let env = ort::init_from(&path)
         .map_err(|e| {
-            RuntimeError::Load(format!("cannot load ONNX Runtime from {}: {e}", path.display()))
+            RuntimeError::Load(format!(
+                "cannot load ONNX Runtime from {}: {e}",
+                path.display()
+            ))
         })?
         .with_name("infergate")
         .with_telemetry(false)
@@ -77,7 +82,9 @@ fn library_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
     if let Some(home) = infergate_home() {
         dirs.push(home.join("lib"));
     }
-    if let Some(exe_dir) = env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf))
+    if let Some(exe_dir) = env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
     {
         dirs.push(exe_dir.join("../lib"));
         dirs.push(exe_dir);
@@ -115,8 +122,16 @@ pub fn load(
     let metadata = ModelMetadata {
         name: model_name.to_owned(),
         platform: "onnxruntime_onnx".to_owned(),
-        inputs: probe.inputs().iter().map(outlet_spec).collect::<Result<_, _>>()?,
-        outputs: probe.outputs().iter().map(outlet_spec).collect::<Result<_, _>>()?,
+        inputs: probe
+            .inputs()
+            .iter()
+            .map(outlet_spec)
+            .collect::<Result<_, _>>()?,
+        outputs: probe
+            .outputs()
+            .iter()
+            .map(outlet_spec)
+            .collect::<Result<_, _>>()?,
     };
     let options = options.clone();
     let outputs = metadata.outputs.clone();
@@ -127,7 +142,10 @@ pub fn load(
             Some(session) => session,
             None => build_session(&bytes, &options)?,
         };
-        Ok(Box::new(OnnxSession { session, outputs: outputs.clone() }) as Box<dyn Session>)
+        Ok(Box::new(OnnxSession {
+            session,
+            outputs: outputs.clone(),
+        }) as Box<dyn Session>)
     });
     Ok(LoadedModel { metadata, sessions })
 }
@@ -135,13 +153,15 @@ pub fn load(
 fn build_session(bytes: &[u8], options: &OnnxOptions) -> Result<OrtSession, RuntimeError> {
     // Builder errors are not `Send`; turn them into strings here.
     fn build(bytes: &[u8], options: &OnnxOptions) -> ort::Result<OrtSession> {
-        let (env, _) = ENVIRONMENT.get().ok_or_else(|| ort::Error::new("not initialised"))?;
-        Ok(OrtSession::builder(env)?
+        let (env, _) = ENVIRONMENT
+            .get()
+            .ok_or_else(|| ort::Error::new("not initialised"))?;
+        OrtSession::builder(env)?
             .with_optimization_level(GraphOptimizationLevel::Level3)?
             .with_intra_threads(options.intra_op_threads.max(1))?
             .with_inter_threads(1)?
             .with_intra_op_spinning(false)?
-            .commit_from_memory(bytes)?)
+            .commit_from_memory(bytes)
     }
     build(bytes, options).map_err(|e| RuntimeError::Load(format!("not a valid ONNX model: {e}")))
 }
@@ -255,7 +275,10 @@ fn from_value(name: &str, datatype: DataType, value: &DynValue) -> Result<Tensor
         value: &DynValue,
     ) -> ort::Result<(Vec<usize>, Vec<T>)> {
         let (shape, data) = value.try_extract_tensor::<T>()?;
-        Ok((shape.iter().map(|&d| d.max(0) as usize).collect(), data.to_vec()))
+        Ok((
+            shape.iter().map(|&d| d.max(0) as usize).collect(),
+            data.to_vec(),
+        ))
     }
     let extracted = match datatype {
         DataType::Bool => extract(value).map(|(s, v)| (s, TensorData::Bool(v))),

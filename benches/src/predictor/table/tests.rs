@@ -124,7 +124,7 @@ fn the_table_has_a_row_per_model_and_concurrency_with_ratios() {
         "{md}"
     );
     assert!(
-        md.contains("| iris | 20 MiB | 400 MiB | 250,000 | 4 µs | 8 µs |"),
+        md.contains("| iris | 20 MiB | 400 MiB | 250,000 | 3.6 µs | 8.2 µs |"),
         "{md}"
     );
     assert!(

@@ -1,0 +1,193 @@
+//! Revisions: immutable snapshots of a predictor spec, and the replicas that serve them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use infergate_k8s::{InferenceService, ModelFormat};
+use serde::{Deserialize, Serialize};
+
+use crate::pods::PodTemplate;
+use crate::proxy::Endpoint;
+
+/// Where a revision is in its life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum RevisionState {
+    /// Replicas are starting; no traffic yet.
+    Loading,
+    /// Every desired replica answered its warm-up; it may take traffic.
+    Ready,
+    /// The model cannot be served; the message says why. Never takes traffic.
+    Failed {
+        reason: &'static str,
+        message: String,
+    },
+    /// Retired: out of the traffic, replicas stopped.
+    Stopped,
+}
+
+/// One replica of a revision.
+#[derive(Clone, Debug)]
+pub(super) enum Replica {
+    /// Spawned, not ready yet (or restarting after a crash).
+    Starting,
+    /// Serving at this endpoint.
+    Ready(Arc<Endpoint>),
+}
+
+/// A revision as persisted across restarts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct RevisionRecord {
+    pub(super) name: String,
+    pub(super) number: u32,
+    /// The predictor and transformer spec it was created from, as JSON.
+    pub(super) spec: String,
+    /// Seconds since the Unix epoch.
+    pub(super) created: u64,
+}
+
+/// A revision and its live state.
+#[derive(Debug)]
+pub(super) struct Revision {
+    pub(super) record: RevisionRecord,
+    /// How to start a replica, or `None` when the revision cannot run.
+    pub(super) template: Option<PodTemplate>,
+    pub(super) state: RevisionState,
+    pub(super) replicas: BTreeMap<u32, Replica>,
+    /// The next replica number to hand out (numbers are never reused within a revision).
+    pub(super) next_replica: u32,
+    /// Whether it ever reached Ready (it keeps its place in the traffic while a replica restarts).
+    pub(super) ever_ready: bool,
+    /// `containerConcurrency` (0 = unlimited).
+    pub(super) container_concurrency: usize,
+}
+
+// === impl Revision ===
+
+impl Revision {
+    /// A new revision of `isvc` numbered `number`, in the `Loading` state (or `Failed` when the
+    /// spec names a model infergate cannot run).
+    pub(super) fn new(
+        record: RevisionRecord,
+        isvc: &InferenceService,
+        config_dir: &Path,
+        workers: Option<usize>,
+    ) -> Self {
+        let container_concurrency = isvc
+            .spec
+            .predictor
+            .container_concurrency
+            .unwrap_or(0)
+            .max(0) as usize;
+        let (template, state) = match pod_template(&record.name, isvc, config_dir, workers) {
+            Ok(template) => (Some(template), RevisionState::Loading),
+            Err(message) => (
+                None,
+                RevisionState::Failed {
+                    reason: "UnsupportedModel",
+                    message,
+                },
+            ),
+        };
+        Revision {
+            record,
+            template,
+            state,
+            replicas: BTreeMap::new(),
+            next_replica: 0,
+            ever_ready: false,
+            container_concurrency,
+        }
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.record.name
+    }
+
+    pub(super) fn is_failed(&self) -> bool {
+        matches!(self.state, RevisionState::Failed { .. })
+    }
+
+    /// Ready endpoints, in replica order.
+    pub(super) fn endpoints(&self) -> Vec<Arc<Endpoint>> {
+        self.replicas
+            .values()
+            .filter_map(|r| match r {
+                Replica::Ready(e) => Some(Arc::clone(e)),
+                Replica::Starting => None,
+            })
+            .collect()
+    }
+
+    pub(super) fn ready_replicas(&self) -> usize {
+        self.replicas
+            .values()
+            .filter(|r| matches!(r, Replica::Ready(_)))
+            .count()
+    }
+}
+
+/// The revision spec of an InferenceService: everything that, when changed, makes a new
+/// revision (the predictor minus its traffic percentage, and the transformer).
+pub(super) fn spec_of(isvc: &InferenceService) -> String {
+    let mut predictor = isvc.spec.predictor.clone();
+    predictor.canary_traffic_percent = None;
+    serde_json::json!({ "predictor": predictor, "transformer": isvc.spec.transformer }).to_string()
+}
+
+/// `<isvc>-predictor-00001`, as KServe names Knative revisions.
+pub(super) fn revision_name(isvc: &str, number: u32) -> String {
+    format!("{isvc}-predictor-{number:05}")
+}
+
+/// The `infergate predictor` arguments for a revision, or why it cannot run.
+fn pod_template(
+    revision: &str,
+    isvc: &InferenceService,
+    config_dir: &Path,
+    workers: Option<usize>,
+) -> Result<PodTemplate, String> {
+    let model = isvc.predictor_model().map_err(|e| e.to_string())?;
+    let format = match model.format {
+        ModelFormat::Onnx => "onnx",
+        ModelFormat::HuggingFace => "huggingface",
+    };
+    // Relative local paths are relative to the folder of the YAML, like a kustomization.
+    let storage_uri = match model.storage_uri.split_once("://") {
+        None => resolve(config_dir, &model.storage_uri),
+        Some(("file", path)) => format!("file://{}", resolve(config_dir, path)),
+        Some(_) => model.storage_uri.clone(),
+    };
+    let mut args = vec![
+        "--model-name".to_owned(),
+        isvc.name().to_owned(),
+        "--storage-uri".to_owned(),
+        storage_uri,
+        "--model-format".to_owned(),
+        format.to_owned(),
+    ];
+    if let Some(workers) = workers {
+        args.extend(["--workers".to_owned(), workers.to_string()]);
+    }
+    Ok(PodTemplate {
+        revision: revision.to_owned(),
+        args,
+    })
+}
+
+fn resolve(base: &Path, path: &str) -> String {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(p).display().to_string()
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+pub(super) fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

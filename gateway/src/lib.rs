@@ -1,0 +1,10 @@
+//! infergate's gateway: InferenceServices from a folder of YAML, immutable revisions, local
+//! predictor pods, and the ingress that routes and splits traffic between them.
+
+pub mod admin;
+pub mod controller;
+pub mod pods;
+pub mod proxy;
+pub mod route;
+pub mod serve;
+pub mod store;
