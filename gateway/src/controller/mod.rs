@@ -265,11 +265,10 @@ impl Controller {
         if let Some(latest) = service.revisions.last() {
             active.insert(latest.record.name.clone());
         }
-        let min_replicas = isvc.spec.predictor.min_replicas.unwrap_or(1).max(1) as u32;
         let mut to_drain = Vec::new();
         for revision in &mut service.revisions {
             let desired = if active.contains(revision.name()) && !revision.is_failed() {
-                min_replicas
+                revision.min_replicas
             } else {
                 0
             };
@@ -291,7 +290,9 @@ impl Controller {
                 to_drain.push((revision.name().to_owned(), extra));
             }
             if desired == 0 && revision.replicas.is_empty() && !revision.is_failed() {
+                // Retired: it must load again (and be Ready again) before it takes traffic.
                 revision.state = RevisionState::Stopped;
+                revision.ever_ready = false;
             }
         }
         self.history.insert(
@@ -407,7 +408,7 @@ impl Controller {
             let revision_routes: BTreeMap<&str, Arc<RevisionRoute>> = service
                 .revisions
                 .iter()
-                .filter(|r| r.ever_ready && !r.is_failed())
+                .filter(|r| r.ever_ready && !r.is_failed() && r.state != RevisionState::Stopped)
                 .map(|r| {
                     (
                         r.name(),
@@ -442,7 +443,6 @@ impl Controller {
                 status::view(&self.config, service_parts(service)),
             );
         }
-        tracing::debug!("Publishing the route table.");
         self.published.routes.store(Arc::new(routes.build()));
         self.published.views.store(Arc::new(views));
         self.save_history();

@@ -61,34 +61,40 @@ pub(super) struct Revision {
     pub(super) ever_ready: bool,
     /// `containerConcurrency` (0 = unlimited).
     pub(super) container_concurrency: usize,
+    /// Replicas while active: `minReplicas`, at least 1 (the autoscaler will own this).
+    pub(super) min_replicas: u32,
+}
+
+/// The shape `spec_of` writes.
+#[derive(Deserialize)]
+struct RecordedSpec {
+    predictor: infergate_k8s::PredictorSpec,
+    transformer: Option<infergate_k8s::TransformerSpec>,
 }
 
 // === impl Revision ===
 
 impl Revision {
-    /// A new revision of `isvc` numbered `number`, in the `Loading` state (or `Failed` when the
-    /// spec names a model infergate cannot run).
+    /// A revision of `isvc` from its record, in the `Loading` state (or `Failed` when its spec
+    /// names a model infergate cannot run). Everything it runs comes from the record's own spec,
+    /// so an older revision restored from history keeps its model and replica counts.
     pub(super) fn new(
         record: RevisionRecord,
         isvc: &InferenceService,
         config_dir: &Path,
         workers: Option<usize>,
     ) -> Self {
-        let container_concurrency = isvc
-            .spec
-            .predictor
-            .container_concurrency
-            .unwrap_or(0)
-            .max(0) as usize;
-        let (template, state) = match pod_template(&record.name, isvc, config_dir, workers) {
+        let mut own = isvc.clone();
+        if let Ok(spec) = serde_json::from_str::<RecordedSpec>(&record.spec) {
+            own.spec.predictor = spec.predictor;
+            own.spec.transformer = spec.transformer;
+        }
+        let predictor = &own.spec.predictor;
+        let container_concurrency = predictor.container_concurrency.unwrap_or(0).max(0) as usize;
+        let min_replicas = predictor.min_replicas.unwrap_or(1).max(1) as u32;
+        let (template, state) = match pod_template(&record.name, &own, config_dir, workers) {
             Ok(template) => (Some(template), RevisionState::Loading),
-            Err(message) => (
-                None,
-                RevisionState::Failed {
-                    reason: "UnsupportedModel",
-                    message,
-                },
-            ),
+            Err(message) => (None, RevisionState::Failed { reason: "UnsupportedModel", message }),
         };
         Revision {
             record,
@@ -98,6 +104,7 @@ impl Revision {
             next_replica: 0,
             ever_ready: false,
             container_concurrency,
+            min_replicas,
         }
     }
 
