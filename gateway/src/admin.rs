@@ -135,11 +135,14 @@ impl Admin {
             ) => {
                 let view = self.find(ns, name)?;
                 single_document(&view)?;
+                // A rollback needs somewhere to go: a previous rolled-out revision, or the stable
+                // side of a canary in progress.
                 let predictor = view.isvc.status.as_ref().and_then(|s| s.predictor());
-                if predictor
-                    .and_then(|p| p.previous_rolledout_revision.as_ref())
-                    .is_none()
-                {
+                let has_stable = predictor.is_some_and(|p| {
+                    p.previous_rolledout_revision.is_some()
+                        || p.traffic.iter().any(|t| t.latest_revision == Some(false))
+                });
+                if !has_stable {
                     return Err(AdminError::Conflict(format!(
                         "inferenceservice {ns}/{name} has no previous rolled-out revision to roll back to"
                     )));

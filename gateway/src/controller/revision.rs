@@ -94,7 +94,13 @@ impl Revision {
         let min_replicas = predictor.min_replicas.unwrap_or(1).max(1) as u32;
         let (template, state) = match pod_template(&record.name, &own, config_dir, workers) {
             Ok(template) => (Some(template), RevisionState::Loading),
-            Err(message) => (None, RevisionState::Failed { reason: "UnsupportedModel", message }),
+            Err(message) => (
+                None,
+                RevisionState::Failed {
+                    reason: "UnsupportedModel",
+                    message,
+                },
+            ),
         };
         Revision {
             record,
