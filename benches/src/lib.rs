@@ -9,8 +9,11 @@
 //! infergate-bench predictor  -> for each model: infergate predictor, then KServe ModelServer,
 //!                               each under load at c = 1, 8, 64; ONNX Runtime in-process as the floor
 //!                            -> markdown table, rewritten into BENCHMARKS.md between markers
+//! infergate-bench gateway    -> iris through infergate serve vs direct vs nginx, at c = 1, 64:
+//!                               what the gateway hop adds, next to what nginx adds
 //! ```
 
+pub mod gateway;
 pub mod load;
 pub mod machine;
 pub mod markers;

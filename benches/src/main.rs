@@ -4,6 +4,7 @@
 //! cargo run --release -p infergate-benches -- load --url http://127.0.0.1:8080/v2/models/iris/infer \
 //!     --body examples/requests/iris-v2.json -c 8
 //! cargo run --release -p infergate-benches -- predictor     # infergate vs KServe, rewrites BENCHMARKS.md
+//! cargo run --release -p infergate-benches -- gateway       # the gateway hop vs direct vs nginx
 //! cargo run --release -p infergate-benches -- all           # every comparison that exists
 //! ```
 
@@ -18,6 +19,7 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use http::{HeaderName, HeaderValue, Uri};
 
+use infergate_benches::gateway::{self, GatewayArgs, NginxArgs};
 use infergate_benches::load::{self, LoadConfig};
 use infergate_benches::predictor::{self, PredictorArgs};
 
@@ -41,8 +43,22 @@ enum Command {
     Load(LoadArgs),
     /// infergate's predictor vs KServe's ModelServer (and the in-process floor).
     Predictor(PredictorArgs),
-    /// Every comparison that exists (today: `predictor`).
-    All(PredictorArgs),
+    /// The gateway hop: iris through `infergate serve` vs the predictor directly vs nginx.
+    Gateway(GatewayArgs),
+    /// Every comparison that exists: `predictor`, then `gateway` (which takes `--runs`,
+    /// `--warmup`, `--duration`, `--infergate-*`, `--no-write`, `--output` and `--repo` from here).
+    All(AllArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct AllArgs {
+    #[command(flatten)]
+    predictor: PredictorArgs,
+    /// Concurrencies of the gateway comparison.
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    gateway_concurrency: Vec<usize>,
+    #[command(flatten)]
+    nginx: NginxArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -89,11 +105,15 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Load(args) => run_load(args).await,
-            Command::Predictor(args) | Command::All(args) => {
+            Command::Predictor(args) => {
                 predictor::run(&args, cli.loadgen_threads, reproduce_command())
                     .await
                     .map(|()| true)
             }
+            Command::Gateway(args) => gateway::run(&args, cli.loadgen_threads, reproduce_command())
+                .await
+                .map(|()| true),
+            Command::All(args) => run_all(args, cli.loadgen_threads).await.map(|()| true),
         }
     });
     match result {
@@ -104,6 +124,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs every comparison, one after the other; each writes its own BENCHMARKS.md section.
+async fn run_all(args: AllArgs, loadgen_threads: usize) -> anyhow::Result<()> {
+    let command = reproduce_command();
+    let gateway_args = GatewayArgs::for_all(&args.predictor, args.gateway_concurrency, args.nginx);
+    predictor::run(&args.predictor, loadgen_threads, command.clone()).await?;
+    gateway::run(&gateway_args, loadgen_threads, command).await
 }
 
 /// Runs `load`; `Ok(false)` when the run had errors (the report is printed either way).

@@ -1,8 +1,9 @@
 //! A server under test, as a child process: started, waited for, measured, stopped.
 //!
 //! Readiness is either a line the server prints on stdout (infergate's predictor prints
-//! `infergate-predictor ready on http://127.0.0.1:PORT`) or an HTTP endpoint that answers 200
-//! (KServe's `/v2/models/{name}/ready`). Every wait is bounded; a server that exits or never
+//! `infergate-predictor ready on http://127.0.0.1:PORT`, the gateway `infergate ready on
+//! http://127.0.0.1:PORT`) or an HTTP endpoint that answers 200 (KServe's
+//! `/v2/models/{name}/ready`). Every wait is bounded; a server that exits or never
 //! becomes ready is an error that quotes the end of its log.
 
 use std::net::SocketAddr;
@@ -20,8 +21,10 @@ use crate::load;
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long a server may take to exit after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
-/// The readiness line's prefix on infergate's stdout.
-const INFERGATE_READY_PREFIX: &str = "infergate-predictor ready on http://";
+/// The readiness line's prefix on `infergate predictor`'s stdout.
+pub const PREDICTOR_READY_PREFIX: &str = "infergate-predictor ready on http://";
+/// The readiness line's prefix on `infergate serve`'s stdout (the gateway).
+pub const GATEWAY_READY_PREFIX: &str = "infergate ready on http://";
 
 /// A running server process whose output goes to a log file.
 #[derive(Debug)]
@@ -31,6 +34,24 @@ pub struct ServerProcess {
     pid: u32,
     addr: SocketAddr,
     log: PathBuf,
+}
+
+/// Which processes a memory reading covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The server's own process.
+    Process,
+    /// The process and all its descendants, summed.
+    Tree,
+}
+
+/// Resident memory of a server, in KiB.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// `VmRSS`: resident now.
+    pub rss_kib: u64,
+    /// `VmHWM`: the most it has ever been resident.
+    pub peak_kib: u64,
 }
 
 /// Why a server could not be started, measured or stopped.
@@ -88,6 +109,17 @@ impl ServerProcess {
     /// stdout; stderr goes to `log`.
     pub async fn start_with_ready_line(
         label: &str,
+        command: Command,
+        log: &Path,
+    ) -> Result<Self, ServerError> {
+        Self::start_with_ready_prefix(label, PREDICTOR_READY_PREFIX, command, log).await
+    }
+
+    /// Starts `command` and waits for a line `PREFIX ADDR` on its stdout, where `prefix` ends
+    /// with `http://`; stderr goes to `log`.
+    pub async fn start_with_ready_prefix(
+        label: &str,
+        prefix: &str,
         mut command: Command,
         log: &Path,
     ) -> Result<Self, ServerError> {
@@ -104,12 +136,12 @@ impl ServerProcess {
         let line = loop {
             match tokio::time::timeout_at(deadline, lines.next_line()).await {
                 Err(_) => return Err(not_ready(label, log)),
-                Ok(Ok(Some(line))) if line.starts_with(INFERGATE_READY_PREFIX) => break line,
+                Ok(Ok(Some(line))) if line.starts_with(prefix) => break line,
                 Ok(Ok(Some(_))) => continue,
                 Ok(Ok(None) | Err(_)) => return Err(exited_early(label, &mut child, log).await),
             }
         };
-        let addr = line[INFERGATE_READY_PREFIX.len()..]
+        let addr = line[prefix.len()..]
             .trim()
             .trim_end_matches('/')
             .parse::<SocketAddr>()
@@ -197,7 +229,13 @@ impl ServerProcess {
     /// Peak resident memory in KiB: `VmHWM` summed over the process and all its descendants
     /// (KServe with several workers is a parent and one child per worker).
     pub fn peak_rss_kib(&self) -> Result<u64, ServerError> {
-        let mut total = 0;
+        Ok(self.memory(Scope::Tree)?.peak_kib)
+    }
+
+    /// Resident memory now (`VmRSS`) and at its peak (`VmHWM`), in KiB, of the process alone or
+    /// summed over it and its descendants.
+    pub fn memory(&self, scope: Scope) -> Result<Memory, ServerError> {
+        let mut total = Memory::default();
         let mut pending = vec![self.pid];
         while let Some(pid) = pending.pop() {
             let status =
@@ -208,8 +246,11 @@ impl ServerProcess {
                         source,
                     }
                 })?;
-            total += vm_hwm_kib(&status).unwrap_or(0);
-            pending.extend(children(pid));
+            total.rss_kib += status_kib(&status, "VmRSS:").unwrap_or(0);
+            total.peak_kib += status_kib(&status, "VmHWM:").unwrap_or(0);
+            if scope == Scope::Tree {
+                pending.extend(children(pid));
+            }
         }
         Ok(total)
     }
@@ -295,10 +336,10 @@ fn tail(log: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-/// `VmHWM` from a `/proc/PID/status` text, in KiB.
-fn vm_hwm_kib(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line["VmHWM:".len()..]
+/// A `key:` line's value from a `/proc/PID/status` text, in KiB (e.g. `VmHWM:`).
+fn status_kib(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..]
         .trim()
         .trim_end_matches("kB")
         .trim()

@@ -63,6 +63,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub(crate) host: IpAddr,
 
+    /// Port of the Prometheus metrics endpoint (/metrics); 0 picks a free port.
+    #[arg(long, default_value_t = 9090)]
+    pub(crate) metrics_port: u16,
+
     /// Host-based routing answers {name}.{namespace}.{domain}.
     #[arg(long, default_value = "example.com")]
     pub(crate) domain: String,

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod controller;
+pub mod metrics;
 pub mod pods;
 pub mod proxy;
 pub mod route;

@@ -76,6 +76,7 @@ async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
         config_dir: args.config,
         state_file: None,
         http: std::net::SocketAddr::new(args.host, args.http_port),
+        metrics: Some(std::net::SocketAddr::new(args.host, args.metrics_port)),
         domain: args.domain,
         binary: None,
         predictor_workers: args.predictor_workers,
@@ -85,9 +86,13 @@ async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
     infergate_gateway::serve::serve(
         config,
         infergate_predictor::http::shutdown_signal(),
-        |addr| {
+        |addr, metrics| {
+            // Machine-readable lines on stdout: the gateway first, then where to scrape it.
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "infergate ready on http://{addr}");
+            if let Some(metrics) = metrics {
+                let _ = writeln!(out, "infergate metrics on http://{metrics}/metrics");
+            }
             let _ = out.flush();
         },
     )

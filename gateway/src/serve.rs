@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::admin::{self, Admin};
 use crate::controller::{Controller, ControllerConfig, Msg};
+use crate::metrics::{self, Metrics, RequestLabels};
 use crate::pods::{LocalPods, LocalPodsConfig};
 use crate::proxy::{BoxBody, Proxy, ProxyConfig};
 use crate::store::{Store, is_config_file};
@@ -32,6 +33,8 @@ pub struct ServeConfig {
     pub state_file: Option<PathBuf>,
     /// The gateway's address.
     pub http: SocketAddr,
+    /// Where Prometheus scrapes `/metrics` (`None`: no metrics listener).
+    pub metrics: Option<SocketAddr>,
     /// Hosts are `{name}.{namespace}.{domain}`.
     pub domain: String,
     /// The `infergate` binary that runs predictor pods (default: this executable).
@@ -48,7 +51,7 @@ pub struct ServeConfig {
 pub async fn serve(
     config: ServeConfig,
     shutdown: impl std::future::Future<Output = ()> + Send,
-    on_ready: impl FnOnce(SocketAddr),
+    on_ready: impl FnOnce(SocketAddr, Option<SocketAddr>),
 ) -> anyhow::Result<()> {
     let config_dir = config
         .config_dir
@@ -102,6 +105,13 @@ pub async fn serve(
         controller: inbox_tx.clone(),
         max_body_bytes: config.max_body_bytes,
     };
+    let metrics = Arc::new(Metrics::new());
+    let metrics_server = match config.metrics {
+        Some(at) => {
+            Some(serve_metrics(at, Arc::clone(&metrics), Arc::clone(&published.views)).await?)
+        }
+        None => None,
+    };
     let proxy = Arc::new(Proxy::new(ProxyConfig {
         max_body_bytes: config.max_body_bytes,
         ..ProxyConfig::default()
@@ -109,6 +119,7 @@ pub async fn serve(
     let routes = Arc::clone(&published.routes);
     let handler = move |req: http::Request<hyper::body::Incoming>| {
         let (admin, proxy, routes) = (admin.clone(), Arc::clone(&proxy), Arc::clone(&routes));
+        let metrics = Arc::clone(&metrics);
         async move {
             if req.uri().path().starts_with(admin::PREFIX) {
                 return admin
@@ -117,28 +128,92 @@ pub async fn serve(
                     .map(|b| b.map_err(|never| match never {}).boxed());
             }
             // The hot path: one atomic load of the route table, no lock.
+            let started = tokio::time::Instant::now();
+            let protocol = metrics::protocol_of(req.uri().path());
             let table = routes.load();
             match table.resolve_request(&req) {
                 Ok(resolved) => {
                     let (revision, timeout) =
                         (Arc::clone(resolved.revision), resolved.service.timeout);
+                    let service = resolved.service;
+                    let (namespace, model) = (service.namespace.clone(), service.name.clone());
                     drop(table);
-                    proxy.forward(&revision, req, timeout).await
+                    let _in_flight = metrics.start(&namespace, &model);
+                    let response = proxy.forward(&revision, req, timeout).await;
+                    let labels = RequestLabels {
+                        namespace: &namespace,
+                        model: &model,
+                        revision: &revision.name,
+                        protocol,
+                    };
+                    metrics.observe(labels, response.status().as_u16(), started.elapsed());
+                    response
                 }
-                Err(e) => error(e.status(), &e.to_string()),
+                Err(e) => {
+                    let labels = RequestLabels {
+                        namespace: "",
+                        model: "",
+                        revision: "",
+                        protocol,
+                    };
+                    metrics.observe(labels, e.status().as_u16(), started.elapsed());
+                    error(e.status(), &e.to_string())
+                }
             }
         }
     };
     tracing::info!(address = %addr, config = %config_dir.display(), "Gateway listening.");
-    on_ready(addr);
+    on_ready(addr, metrics_server.as_ref().map(|(_, at)| *at));
     infergate_predictor::http::serve(listener, handler, shutdown, config.drain_timeout).await;
 
+    if let Some((server, _)) = metrics_server {
+        server.abort();
+    }
     tracing::info!("Stopping predictor pods.");
     pods.shutdown().await;
     drop(inbox_tx);
     control.abort();
     forward_pods.abort();
     Ok(())
+}
+
+/// Serves `GET /metrics` on its own port (Prometheus text format).
+async fn serve_metrics(
+    at: SocketAddr,
+    metrics: Arc<Metrics>,
+    views: Arc<arc_swap::ArcSwap<crate::controller::Views>>,
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .with_context(|| format!("cannot listen on {at} for metrics"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(address = %bound, "Metrics listening.");
+    let handler = move |req: http::Request<hyper::body::Incoming>| {
+        let (metrics, views) = (Arc::clone(&metrics), Arc::clone(&views));
+        async move {
+            if req.uri().path() != "/metrics" {
+                return infergate_predictor::http::error(
+                    http::StatusCode::NOT_FOUND,
+                    "metrics are at /metrics",
+                );
+            }
+            let mut response = Response::new(http_body_util::Full::new(bytes::Bytes::from(
+                metrics.render(&views.load()),
+            )));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        }
+    };
+    let server = tokio::spawn(infergate_predictor::http::serve(
+        listener,
+        handler,
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+    Ok((server, bound))
 }
 
 fn error(status: http::StatusCode, message: &str) -> Response<BoxBody> {

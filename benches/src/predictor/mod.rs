@@ -9,7 +9,7 @@
 
 mod floor;
 mod reference;
-mod table;
+pub(crate) mod table;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -339,12 +339,12 @@ fn print_run(label: &str, model: &str, run: usize, runs: usize, r: &LoadReport) 
 }
 
 /// The workspace's target directory, honouring `CARGO_TARGET_DIR` as cargo does.
-fn target_dir(repo: &Path) -> PathBuf {
+pub(crate) fn target_dir(repo: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo.join("target"), PathBuf::from)
 }
 
 /// Builds the release `infergate` binary (a no-op when it is up to date) and returns its path.
-async fn build_infergate(repo: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) async fn build_infergate(repo: &Path) -> anyhow::Result<PathBuf> {
     eprintln!("building infergate: cargo build --release -p infergate-gateway");
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["build", "--release", "-p", "infergate-gateway"])
@@ -383,7 +383,7 @@ async fn setup_python(repo: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// A loopback port that is free now, for servers that can't be told to pick one (KServe).
-fn free_loopback_addr() -> anyhow::Result<SocketAddr> {
+pub(crate) fn free_loopback_addr() -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?)
 }

@@ -219,7 +219,7 @@ fn render_target(w: &mut String, results: &[ModelResult]) {
 }
 
 /// Requests per second, rounded, with thousands separators.
-fn rate(v: f64) -> String {
+pub(crate) fn rate(v: f64) -> String {
     let digits = format!("{:.0}", v.max(0.0));
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {
@@ -232,7 +232,7 @@ fn rate(v: f64) -> String {
 }
 
 /// A latency: µs below a millisecond (one decimal below 10 µs), ms above.
-fn micros(us: f64) -> String {
+pub(crate) fn micros(us: f64) -> String {
     if us < 10.0 {
         format!("{us:.1} µs")
     } else if us < 1_000.0 {
@@ -242,7 +242,7 @@ fn micros(us: f64) -> String {
     }
 }
 
-fn ratio(v: f64) -> String {
+pub(crate) fn ratio(v: f64) -> String {
     if v.is_finite() {
         format!("{v:.1}×")
     } else {
@@ -250,7 +250,7 @@ fn ratio(v: f64) -> String {
     }
 }
 
-fn mib(kib: u64) -> String {
+pub(crate) fn mib(kib: u64) -> String {
     format!("{:.0} MiB", kib as f64 / 1024.0)
 }
 

@@ -14,8 +14,9 @@ fn log_path(name: &str) -> PathBuf {
 #[test]
 fn vm_hwm_is_read_from_proc_status() {
     let status = "Name:\tx\nVmPeak:\t  10 kB\nVmHWM:\t  162952 kB\nVmRSS:\t 1 kB\n";
-    assert_eq!(vm_hwm_kib(status), Some(162_952));
-    assert_eq!(vm_hwm_kib("Name:\tx\n"), None);
+    assert_eq!(status_kib(status, "VmHWM:"), Some(162_952));
+    assert_eq!(status_kib(status, "VmRSS:"), Some(1));
+    assert_eq!(status_kib("Name:\tx\n", "VmHWM:"), None);
 }
 
 #[tokio::test]
@@ -101,4 +102,46 @@ async fn a_ready_url_is_polled_until_it_answers() {
         .await
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_gateway_ready_line_is_found_and_memory_covers_the_process_or_its_tree() {
+    let mut command = Command::new("sh");
+    // A child (`sleep`) that SIGTERM takes down with its parent, then the gateway's ready line.
+    command.args([
+        "-c",
+        "sleep 60 & trap 'kill $!; exit 0' TERM; \
+         echo 'infergate ready on http://127.0.0.1:4322'; wait",
+    ]);
+    let server = ServerProcess::start_with_ready_prefix(
+        "gateway",
+        GATEWAY_READY_PREFIX,
+        command,
+        &log_path("gateway.log"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(server.addr(), "127.0.0.1:4322".parse().unwrap());
+    let own = server.memory(Scope::Process).unwrap();
+    let tree = server.memory(Scope::Tree).unwrap();
+    assert!(own.rss_kib > 0 && own.peak_kib >= own.rss_kib, "{own:?}");
+    assert!(
+        tree.rss_kib > own.rss_kib,
+        "the tree adds `sleep`: {tree:?} vs {own:?}"
+    );
+    assert_eq!(server.peak_rss_kib().unwrap(), tree.peak_kib);
+    tokio::time::timeout(Duration::from_secs(10), server.stop())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_predictor_prefix_does_not_match_the_gateway_line() {
+    let mut command = Command::new("sh");
+    command.args(["-c", "echo 'infergate ready on http://127.0.0.1:4323'"]);
+    let err = ServerProcess::start_with_ready_line("sh", command, &log_path("prefix.log"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServerError::ExitedEarly { .. }), "{err}");
 }

@@ -156,7 +156,7 @@ impl Controller {
                 tracing::info!(namespace = %key.0, name = %key.1, "InferenceService deleted; stopping its revisions.");
                 for mut revision in service.revisions {
                     let replicas = take_replicas(&mut revision, usize::MAX);
-                    self.drain(revision.name(), replicas);
+                    self.drain(&revision.pod, replicas);
                 }
             }
             self.history.remove(&key);
@@ -255,13 +255,34 @@ impl Controller {
             .canary_traffic_percent
             .map(|p| p.clamp(0, 100) as u32);
         service.traffic = traffic::plan(&mut service.rollout, latest_ready.as_deref(), canary);
+        // Traffic moves only to Ready revisions: a stable revision that is not (yet) Ready (after
+        // a restart, or a rollback to a retired revision) leaves its share to the latest ready
+        // one until it is. It keeps its entry, at 0%, so that it runs.
+        let revisions = &service.revisions;
+        let routable = |name: &str| {
+            revisions.iter().any(|r| {
+                r.name() == name
+                    && r.ever_ready
+                    && !r.is_failed()
+                    && r.state != RevisionState::Stopped
+            })
+        };
+        let waiting: u32 = service
+            .traffic
+            .iter_mut()
+            .filter(|s| !routable(&s.revision))
+            .map(|s| std::mem::take(&mut s.percent))
+            .sum();
+        if let Some(latest) = service.traffic.iter_mut().find(|s| s.latest) {
+            latest.percent += waiting;
+        }
 
-        // Which revisions run: the traffic, the latest (while it loads), and the rolled-out pair
-        // (kept warm so a rollback is instant).
+        // Which revisions run: the traffic, the latest (while it loads) and the rolled-out one
+        // (the stable revision a restarted canary needs). The revision a blue/green rollout
+        // replaced drains and stops (DESIGN.md §4); a rollback starts it again.
         let mut active: BTreeSet<String> =
             service.traffic.iter().map(|s| s.revision.clone()).collect();
         active.extend(service.rollout.rolled_out.clone());
-        active.extend(service.rollout.previous.clone());
         if let Some(latest) = service.revisions.last() {
             active.insert(latest.record.name.clone());
         }
@@ -287,7 +308,7 @@ impl Controller {
                 }
             } else if have > desired {
                 let extra = take_replicas(revision, (have - desired) as usize);
-                to_drain.push((revision.name().to_owned(), extra));
+                to_drain.push((revision.pod.clone(), extra));
             }
             if desired == 0 && revision.replicas.is_empty() && !revision.is_failed() {
                 // Retired: it must load again (and be Ready again) before it takes traffic.
@@ -310,14 +331,15 @@ impl Controller {
     }
 
     fn on_pod(&mut self, event: PodEvent) {
-        let revision_name = match &event {
+        let pod = match &event {
             PodEvent::Ready { revision, .. }
             | PodEvent::Exited { revision, .. }
             | PodEvent::Failed { revision, .. } => revision.clone(),
         };
-        let Some((key, revision)) = self.find_revision(&revision_name) else {
+        let Some((key, revision)) = self.find_revision(&pod) else {
             return;
         };
+        let revision_name = revision.name().to_owned();
         let mut to_drain = Vec::new();
         match event {
             PodEvent::Ready { replica, addr, .. } => {
@@ -360,21 +382,23 @@ impl Controller {
                 to_drain = take_replicas(revision, usize::MAX);
             }
         }
-        self.drain(&revision_name, to_drain);
+        self.drain(&pod, to_drain);
         self.reconcile(&key);
     }
 
-    fn find_revision(&mut self, name: &str) -> Option<(Key, &mut Revision)> {
+    /// The revision whose replicas the orchestrator knows as `pod`.
+    fn find_revision(&mut self, pod: &str) -> Option<(Key, &mut Revision)> {
         self.services.iter_mut().find_map(|(key, service)| {
             service
                 .revisions
                 .iter_mut()
-                .find(|r| r.name() == name)
+                .find(|r| r.pod == pod)
                 .map(|r| (key.clone(), r))
         })
     }
 
-    /// Stops replicas that already left the route table, once their in-flight requests finish.
+    /// Stops replicas (of the revision the orchestrator knows as `revision`) that already left
+    /// the route table, once their in-flight requests finish.
     fn drain(&self, revision: &str, endpoints: Vec<(u32, Option<Arc<Endpoint>>)>) {
         if endpoints.is_empty() {
             return;

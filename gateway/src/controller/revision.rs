@@ -51,6 +51,9 @@ pub(super) struct RevisionRecord {
 #[derive(Debug)]
 pub(super) struct Revision {
     pub(super) record: RevisionRecord,
+    /// Its replicas' name for the orchestrator and in pod events: `{namespace}/{revision}`, as
+    /// revision names repeat across namespaces (`iris-predictor-00001` in each).
+    pub(super) pod: String,
     /// How to start a replica, or `None` when the revision cannot run.
     pub(super) template: Option<PodTemplate>,
     pub(super) state: RevisionState,
@@ -92,7 +95,8 @@ impl Revision {
         let predictor = &own.spec.predictor;
         let container_concurrency = predictor.container_concurrency.unwrap_or(0).max(0) as usize;
         let min_replicas = predictor.min_replicas.unwrap_or(1).max(1) as u32;
-        let (template, state) = match pod_template(&record.name, &own, config_dir, workers) {
+        let pod = format!("{}/{}", crate::store::key_of(isvc).0, record.name);
+        let (template, state) = match pod_template(&pod, &own, config_dir, workers) {
             Ok(template) => (Some(template), RevisionState::Loading),
             Err(message) => (
                 None,
@@ -104,6 +108,7 @@ impl Revision {
         };
         Revision {
             record,
+            pod,
             template,
             state,
             replicas: BTreeMap::new(),
@@ -154,9 +159,10 @@ pub(super) fn revision_name(isvc: &str, number: u32) -> String {
     format!("{isvc}-predictor-{number:05}")
 }
 
-/// The `infergate predictor` arguments for a revision, or why it cannot run.
+/// The `infergate predictor` arguments for a revision (`pod`: its orchestrator name), or why it
+/// cannot run.
 fn pod_template(
-    revision: &str,
+    pod: &str,
     isvc: &InferenceService,
     config_dir: &Path,
     workers: Option<usize>,
@@ -184,7 +190,7 @@ fn pod_template(
         args.extend(["--workers".to_owned(), workers.to_string()]);
     }
     Ok(PodTemplate {
-        revision: revision.to_owned(),
+        revision: pod.to_owned(),
         args,
     })
 }

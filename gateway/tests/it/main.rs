@@ -6,4 +6,5 @@
 )]
 
 mod predictor;
+mod serve;
 mod support;

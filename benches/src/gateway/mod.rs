@@ -1,0 +1,575 @@
+//! `infergate-bench gateway`: what the gateway hop costs, next to what nginx costs.
+//!
+//! ```text
+//! (a) client --------------------------------> infergate predictor P        (direct)
+//! (b) client --> infergate serve -------------> its own predictor pod P'     (the gateway hop)
+//! (c) client --> nginx (keepalive upstream) --> the same process P as (a)    (the reference hop)
+//! ```
+//!
+//! P and P' are the same release binary with the same flags (`--workers` = `--predictor-workers`).
+//! All three run at once; each path is first checked against every case of the model's reference
+//! file, then loaded with the batch-1 case at each concurrency, `runs` times, interleaving paths
+//! and concurrencies. Memory: the gateway process alone (not its pod), before load and at peak.
+
+mod nginx;
+mod ready;
+mod table;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::process::Command;
+
+use crate::load::{self, LoadConfig};
+use crate::machine::{self, Machine};
+use crate::markers;
+use crate::predictor::{self, Case, Reference};
+use crate::server::{self, Scope, ServerProcess};
+
+pub use self::table::{GatewayResult, GatewayRunInfo, PathResult};
+
+/// The BENCHMARKS.md section this command owns.
+const SECTION: &str = "gateway";
+/// The namespace `infergate serve` puts services without one in.
+const NAMESPACE: &str = "default";
+/// How long the gateway's pod may take to load the model and become Ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Options of `infergate-bench gateway`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct GatewayArgs {
+    /// The model: examples/models/NAME.onnx, checked against examples/reference/NAME.json.
+    #[arg(long, default_value = "iris")]
+    pub model: String,
+    /// Concurrencies (closed-loop clients) to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    pub concurrency: Vec<usize>,
+    /// Runs per concurrency and path; the report gives medians.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Seconds of load before each run's measurement starts.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// Seconds measured per run.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// infergate binary to run; default: `cargo build --release -p infergate-gateway` first and
+    /// run target/release/infergate.
+    #[arg(long)]
+    pub infergate_bin: Option<PathBuf>,
+    /// `--workers` of the direct predictor, and `--predictor-workers` of the gateway (so its pod
+    /// gets the same); default: the number of CPUs.
+    #[arg(long)]
+    pub infergate_workers: Option<usize>,
+    #[command(flatten)]
+    pub nginx: NginxArgs,
+    /// Print the table but leave BENCHMARKS.md alone.
+    #[arg(long)]
+    pub no_write: bool,
+    /// The markdown file whose `gateway` section is rewritten (relative to `--repo`).
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    pub output: PathBuf,
+    /// The infergate repository (models, references, BENCHMARKS.md, target/).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/.."))]
+    pub repo: PathBuf,
+}
+
+/// The nginx options, shared by `gateway` and `all`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct NginxArgs {
+    /// nginx binary; default: `nginx` on PATH, else /usr/sbin/nginx (benches/peers/setup-nginx.sh
+    /// installs it).
+    #[arg(long)]
+    pub nginx_bin: Option<PathBuf>,
+    /// Measure direct and gateway only.
+    #[arg(long)]
+    pub skip_nginx: bool,
+}
+
+// === impl GatewayArgs ===
+
+impl GatewayArgs {
+    /// The gateway comparison as part of `all`: the predictor comparison's shared options,
+    /// the gateway's own concurrencies.
+    pub fn for_all(
+        predictor: &predictor::PredictorArgs,
+        concurrency: Vec<usize>,
+        nginx: NginxArgs,
+    ) -> Self {
+        GatewayArgs {
+            model: "iris".to_owned(),
+            concurrency,
+            runs: predictor.runs,
+            warmup: predictor.warmup,
+            duration: predictor.duration,
+            infergate_bin: predictor.infergate_bin.clone(),
+            infergate_workers: predictor.infergate_workers,
+            nginx,
+            no_write: predictor.no_write,
+            output: predictor.output.clone(),
+            repo: predictor.repo.clone(),
+        }
+    }
+}
+
+/// Runs the comparison, prints the markdown and (unless `--no-write`) rewrites BENCHMARKS.md.
+pub async fn run(
+    args: &GatewayArgs,
+    loadgen_threads: usize,
+    command: String,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(args.runs >= 1, "`--runs` must be at least 1");
+    anyhow::ensure!(
+        !args.concurrency.is_empty() && !args.concurrency.contains(&0),
+        "`--concurrency` needs at least one value, each at least 1"
+    );
+    let repo = args
+        .repo
+        .canonicalize()
+        .with_context(|| format!("repo {}", args.repo.display()))?;
+    let machine = Machine::current();
+    let workers = args.infergate_workers.unwrap_or(machine.nproc).max(1);
+    // Find nginx before building or starting anything: a missing nginx fails in a second.
+    let nginx_bin = if args.nginx.skip_nginx {
+        None
+    } else {
+        let path_var = std::env::var_os("PATH");
+        Some(nginx::find(
+            args.nginx.nginx_bin.as_deref(),
+            path_var.as_deref(),
+            nginx::FALLBACK_PATHS,
+        )?)
+    };
+    let logs = predictor::target_dir(&repo).join("bench-logs");
+    let bin = match &args.infergate_bin {
+        Some(bin) => bin.clone(),
+        None => predictor::build_infergate(&repo).await?,
+    };
+    let bench = HopBench::new(&repo, args, workers, &logs)?;
+    eprintln!(
+        "== gateway hop, {}: {} ({}), workers {workers}",
+        args.model,
+        bench.model_path.display(),
+        bench.case.name
+    );
+
+    let mut servers = Servers::default();
+    let outcome = bench.run(&mut servers, &bin, nginx_bin.as_deref()).await;
+    let stopped = servers.stop_all().await;
+    let _ = std::fs::remove_dir_all(&bench.scratch);
+    let result = outcome?;
+    stopped?;
+
+    let nginx_settings = match &nginx_bin {
+        Some(path) => format!(
+            "{} (`{}`), worker_processes auto, upstream `keepalive {}` with \
+             `proxy_http_version 1.1` and `proxy_set_header Connection \"\"`, keepalive_requests \
+             unlimited in practice, access_log off, listening on 127.0.0.1 only",
+            nginx::version(path).await,
+            path.display(),
+            bench.keepalive()
+        ),
+        None => "not run (`--skip-nginx`)".to_owned(),
+    };
+    let info = GatewayRunInfo {
+        command,
+        date: machine::today_utc(),
+        runs: args.runs,
+        warmup_s: args.warmup,
+        duration_s: args.duration,
+        loadgen_threads,
+        workers,
+        nginx_settings,
+        machine,
+    };
+    let markdown = table::render(&info, &result);
+    println!("{markdown}");
+    let raw = logs.join("gateway-results.json");
+    std::fs::create_dir_all(&logs)?;
+    std::fs::write(&raw, serde_json::to_vec_pretty(&result)?)
+        .with_context(|| format!("writing {}", raw.display()))?;
+    eprintln!("raw results: {}", raw.display());
+    if !args.no_write {
+        let path = repo.join(&args.output);
+        let document = std::fs::read_to_string(&path).unwrap_or_default();
+        let updated = markers::replace_section(&document, SECTION, &markdown)?;
+        std::fs::write(&path, updated).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("updated {}", path.display());
+    }
+    Ok(())
+}
+
+/// The servers of one run, stopped together whatever happened.
+#[derive(Debug, Default)]
+struct Servers {
+    direct: Option<ServerProcess>,
+    gateway: Option<ServerProcess>,
+    nginx: Option<ServerProcess>,
+}
+
+// === impl Servers ===
+
+impl Servers {
+    /// Stops nginx, then the gateway (SIGTERM: it stops its own pod), then the predictor.
+    async fn stop_all(self) -> anyhow::Result<()> {
+        let mut first_error = None;
+        for server in [self.nginx, self.gateway, self.direct]
+            .into_iter()
+            .flatten()
+        {
+            let label = server.label().to_owned();
+            match server.stop().await {
+                Ok(status) => eprintln!("   {label}: stopped, {status}"),
+                Err(e) => {
+                    eprintln!("   {label}: {e}");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), |e| Err(e.into()))
+    }
+}
+
+/// Which path a measurement takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path3 {
+    Direct,
+    Gateway,
+    Nginx,
+}
+
+/// The model, its reference, the request body, and where things go.
+struct HopBench<'a> {
+    args: &'a GatewayArgs,
+    workers: usize,
+    model_path: PathBuf,
+    reference: Reference,
+    case: Case,
+    logs: PathBuf,
+    /// Temporary files of this run (the gateway's config folder, nginx's prefix).
+    scratch: PathBuf,
+}
+
+// === impl HopBench ===
+
+impl<'a> HopBench<'a> {
+    fn new(
+        repo: &Path,
+        args: &'a GatewayArgs,
+        workers: usize,
+        logs: &Path,
+    ) -> anyhow::Result<Self> {
+        let model_path = repo
+            .join("examples/models")
+            .join(format!("{}.onnx", args.model));
+        anyhow::ensure!(
+            model_path.is_file(),
+            "model file {} not found",
+            model_path.display()
+        );
+        let reference_path = repo
+            .join("examples/reference")
+            .join(format!("{}.json", args.model));
+        let reference = Reference::read(&reference_path)?;
+        let case = reference.batch_one(&reference_path)?.clone();
+        let scratch =
+            std::env::temp_dir().join(format!("infergate-bench-gateway-{}", std::process::id()));
+        Ok(HopBench {
+            args,
+            workers,
+            model_path,
+            reference,
+            case,
+            logs: logs.to_owned(),
+            scratch,
+        })
+    }
+
+    /// Idle upstream connections per nginx worker: one per client at the highest c, so no
+    /// request ever waits for a new upstream connection.
+    fn keepalive(&self) -> usize {
+        self.args.concurrency.iter().copied().max().unwrap_or(1)
+    }
+
+    /// Starts the three paths (into `servers`, so the caller stops them), checks and measures.
+    async fn run(
+        &self,
+        servers: &mut Servers,
+        bin: &Path,
+        nginx_bin: Option<&Path>,
+    ) -> anyhow::Result<GatewayResult> {
+        let mut result = GatewayResult {
+            model: self.args.model.clone(),
+            ..GatewayResult::default()
+        };
+
+        let direct = servers.direct.insert(self.start_direct(bin).await?);
+        result.direct.idle_rss_kib = direct.memory(Scope::Process)?.rss_kib;
+        result.direct.memory_note = "the predictor process".to_owned();
+        let direct_addr = direct.addr();
+
+        let gateway = servers.gateway.insert(self.start_gateway(bin).await?);
+        let gateway_addr = gateway.addr();
+        ready::wait_until_ready(gateway_addr, NAMESPACE, &self.args.model, READY_TIMEOUT)
+            .await
+            .with_context(|| format!("gateway (log: {})", gateway.log().display()))?;
+        result.gateway.idle_rss_kib = gateway.memory(Scope::Process)?.rss_kib;
+        result.gateway.memory_note = "the gateway process alone, not its predictor pod".to_owned();
+
+        let nginx_addr = match nginx_bin {
+            Some(nginx_bin) => {
+                let proxy = servers
+                    .nginx
+                    .insert(self.start_nginx(nginx_bin, direct_addr).await?);
+                let mut path = PathResult {
+                    memory_note: "master and workers, summed".to_owned(),
+                    ..PathResult::default()
+                };
+                path.idle_rss_kib = proxy.memory(Scope::Tree)?.rss_kib;
+                result.nginx = Some(path);
+                Some(proxy.addr())
+            }
+            None => None,
+        };
+
+        let paths: Vec<(Path3, SocketAddr)> = [
+            Some((Path3::Direct, direct_addr)),
+            Some((Path3::Gateway, gateway_addr)),
+            nginx_addr.map(|a| (Path3::Nginx, a)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for &(path, addr) in &paths {
+            self.check(path, addr).await?;
+        }
+        for run in 1..=self.args.runs {
+            for &c in &self.args.concurrency {
+                for &(path, addr) in &paths {
+                    let report = self.load(path, addr, c, run).await?;
+                    let slot = match path {
+                        Path3::Direct => &mut result.direct,
+                        Path3::Gateway => &mut result.gateway,
+                        Path3::Nginx => result.nginx.as_mut().expect("nginx was started"),
+                    };
+                    slot.load.runs.entry(c).or_default().push(report);
+                }
+            }
+        }
+
+        // Peaks after the last run: the gateway alone, the predictor, nginx's whole tree.
+        result.direct.load.peak_rss_kib = servers
+            .direct
+            .as_ref()
+            .map_or(Ok(0), |s| s.memory(Scope::Process).map(|m| m.peak_kib))?;
+        result.gateway.load.peak_rss_kib = servers
+            .gateway
+            .as_ref()
+            .map_or(Ok(0), |s| s.memory(Scope::Process).map(|m| m.peak_kib))?;
+        if let (Some(n), Some(proxy)) = (result.nginx.as_mut(), servers.nginx.as_ref()) {
+            n.load.peak_rss_kib = proxy.memory(Scope::Tree)?.peak_kib;
+        }
+        for (label, p) in [
+            ("direct", Some(&result.direct)),
+            ("gateway", Some(&result.gateway)),
+            ("nginx", result.nginx.as_ref()),
+        ] {
+            if let Some(p) = p {
+                eprintln!(
+                    "   {label}: idle RSS {} KiB, peak RSS {} KiB ({})",
+                    p.idle_rss_kib, p.load.peak_rss_kib, p.memory_note
+                );
+            }
+        }
+        Ok(result)
+    }
+
+    async fn start_direct(&self, bin: &Path) -> anyhow::Result<ServerProcess> {
+        let mut command = Command::new(bin);
+        command
+            .arg("predictor")
+            .args(["--model-name", &self.args.model])
+            .arg("--storage-uri")
+            .arg(&self.model_path)
+            // The flags the gateway gives its pods, so both predictors run alike.
+            .args([
+                "--model-format",
+                "onnx",
+                "--http-port",
+                "0",
+                "--host",
+                "127.0.0.1",
+            ])
+            .args(["--workers", &self.workers.to_string()]);
+        let log = self
+            .logs
+            .join(format!("gateway-bench-direct-{}.log", self.args.model));
+        Ok(ServerProcess::start_with_ready_line("predictor", command, &log).await?)
+    }
+
+    async fn start_gateway(&self, bin: &Path) -> anyhow::Result<ServerProcess> {
+        let config_dir = self.scratch.join("config");
+        std::fs::create_dir_all(&config_dir)
+            .with_context(|| format!("creating {}", config_dir.display()))?;
+        let yaml = inference_service_yaml(&self.args.model, &self.model_path);
+        let file = config_dir.join(format!("{}.yaml", self.args.model));
+        std::fs::write(&file, yaml).with_context(|| format!("writing {}", file.display()))?;
+        let mut command = Command::new(bin);
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_dir)
+            .args([
+                "--http-port",
+                "0",
+                "--metrics-port",
+                "0",
+                "--host",
+                "127.0.0.1",
+            ])
+            .args(["--predictor-workers", &self.workers.to_string()]);
+        let log = self
+            .logs
+            .join(format!("gateway-bench-gateway-{}.log", self.args.model));
+        Ok(ServerProcess::start_with_ready_prefix(
+            "gateway",
+            server::GATEWAY_READY_PREFIX,
+            command,
+            &log,
+        )
+        .await?)
+    }
+
+    async fn start_nginx(
+        &self,
+        nginx_bin: &Path,
+        upstream: SocketAddr,
+    ) -> anyhow::Result<ServerProcess> {
+        let config = nginx::NginxConfig {
+            prefix: self.scratch.join("nginx"),
+            listen: predictor::free_loopback_addr()?,
+            upstream,
+            keepalive: self.keepalive(),
+        };
+        let log = self.logs.join("gateway-bench-nginx.log");
+        // Ready when nginx answers and reaches the predictor through its upstream pool.
+        config
+            .start(nginx_bin, "/v2/health/ready", &log)
+            .await
+            .context("nginx")
+    }
+
+    /// Every reference case, through this path, must give the reference outputs.
+    async fn check(&self, path: Path3, addr: SocketAddr) -> anyhow::Result<()> {
+        let infer = format!("/v2/models/{}/infer", self.args.model);
+        for case in &self.reference.cases {
+            let config = LoadConfig::json_post(addr, infer.as_str(), case.v2_request());
+            let answer = load::probe(&config)
+                .await
+                .with_context(|| format!("{}: reference case `{}`", path.label(), case.name))?;
+            case.check_response(&answer.body)
+                .with_context(|| format!("{}: reference case `{}`", path.label(), case.name))?;
+        }
+        eprintln!(
+            "   {}: all {} reference cases match",
+            path.label(),
+            self.reference.cases.len()
+        );
+        Ok(())
+    }
+
+    async fn load(
+        &self,
+        path: Path3,
+        addr: SocketAddr,
+        c: usize,
+        run: usize,
+    ) -> anyhow::Result<crate::load::LoadReport> {
+        let config = LoadConfig {
+            concurrency: c,
+            warmup: Duration::from_secs_f64(self.args.warmup),
+            duration: Duration::from_secs_f64(self.args.duration),
+            expect: Some("\"outputs\"".to_owned()),
+            ..LoadConfig::json_post(
+                addr,
+                format!("/v2/models/{}/infer", self.args.model),
+                self.case.v2_request(),
+            )
+        };
+        let r = load::run(&config).await?;
+        eprintln!(
+            "   {} c={c} run {run}/{}: {:.0} req/s, p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs, errors {}",
+            path.label(),
+            self.args.runs,
+            r.requests_per_s,
+            r.latency.p50_us,
+            r.latency.p99_us,
+            r.latency.max_us,
+            r.errors
+        );
+        anyhow::ensure!(
+            r.errors.total() == 0,
+            "{} answered errors at c={c}: {}",
+            path.label(),
+            r.errors
+        );
+        Ok(r)
+    }
+}
+
+// === impl Path3 ===
+
+impl Path3 {
+    fn label(self) -> &'static str {
+        match self {
+            Path3::Direct => "direct",
+            Path3::Gateway => "gateway",
+            Path3::Nginx => "nginx",
+        }
+    }
+}
+
+/// The one InferenceService the gateway serves: the model file by absolute path.
+fn inference_service_yaml(name: &str, model_path: &Path) -> String {
+    // The path is quoted as a YAML double-quoted string (JSON strings are valid YAML).
+    let uri = serde_json::to_string(&model_path.display().to_string())
+        .expect("a string always serialises");
+    format!(
+        "# Written by infergate-bench gateway.\n\
+         apiVersion: serving.kserve.io/v1beta1\n\
+         kind: InferenceService\n\
+         metadata:\n  name: {name}\n  namespace: {NAMESPACE}\n\
+         spec:\n  predictor:\n    model:\n      modelFormat:\n        name: onnx\n      \
+         storageUri: {uri}\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inference_service_loads_in_the_gateways_own_loader() {
+        for path in ["/repo/examples/models/iris.onnx", "/a b/\"q\": x/iris.onnx"] {
+            let yaml = inference_service_yaml("iris", Path::new(path));
+            let parsed = infergate_k8s::parse_documents(&yaml, "iris.yaml")
+                .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+            assert_eq!(parsed.len(), 1, "{yaml}");
+            assert!(parsed[0].warnings.is_empty(), "{:?}", parsed[0].warnings);
+            let isvc = parsed[0].isvc.as_ref().expect("an InferenceService");
+            assert_eq!(isvc.name(), "iris");
+            assert_eq!(isvc.namespace(), Some(NAMESPACE));
+            let model = isvc
+                .spec
+                .predictor
+                .model
+                .as_ref()
+                .expect("spec.predictor.model");
+            assert_eq!(model.storage_uri.as_deref(), Some(path));
+            let format = model.model_format.as_ref().expect("modelFormat");
+            assert_eq!(format.name, "onnx");
+        }
+    }
+}
