@@ -192,15 +192,9 @@ impl Http {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> Reply {
-        let mut req = Request::builder().method(method).uri(url);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req.body(Full::new(body)).expect("valid request");
-        match self.try_request(req).await {
-            Ok(reply) => reply,
-            Err(e) => panic!("{e}"),
-        }
+        self.try_send(method, url, headers, body)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"))
     }
 
     /// Like [`Http::send`], but a transport failure or timeout is an `Err` instead of a panic
@@ -216,11 +210,7 @@ impl Http {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
-        self.try_request(req).await
-    }
-
-    async fn try_request(&self, req: Request<Full<Bytes>>) -> Result<Reply, String> {
+        let req = req.body(Full::new(body)).expect("valid request");
         let fut = async {
             let resp = self
                 .0
@@ -377,8 +367,9 @@ impl Gateway {
             .expect("create a temporary config folder")
     }
 
-    /// Starts `infergate serve --config DIR --http-port 0 --predictor-workers 1` and waits for its
-    /// ready line (models load after it: see [`Gateway::wait_ready`]).
+    /// Starts `infergate serve --config DIR --http-port 0 --metrics-port 0 --predictor-workers 1
+    /// --drain-timeout 5` and waits for its ready line (models load after it: see
+    /// [`Gateway::wait_ready`]).
     pub(crate) async fn start(dir: tempfile::TempDir) -> Gateway {
         Gateway::start_with_env(dir, &[]).await
     }
