@@ -138,13 +138,21 @@ pub(crate) struct GetIsvcArgs {
     pub(crate) server: ServerArg,
 }
 
+/// One InferenceService of a running gateway: `NAME`, `-n/--namespace` and `--server`, the
+/// arguments of every verb that acts on one service.
 #[derive(Debug, Args)]
-pub(crate) struct GetRevisionsArgs {
+pub(crate) struct ServiceArgs {
     pub(crate) name: String,
     #[arg(short, long, default_value = "default")]
     pub(crate) namespace: String,
     #[command(flatten)]
     pub(crate) server: ServerArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GetRevisionsArgs {
+    #[command(flatten)]
+    pub(crate) service: ServiceArgs,
 }
 
 /// `infergate delete`.
@@ -153,21 +161,32 @@ pub(crate) struct DeleteArgs {
     /// `isvc` (inferenceservice).
     #[arg(value_parser = ["isvc", "inferenceservice", "inferenceservices"])]
     pub(crate) kind: String,
-    pub(crate) name: String,
-    #[arg(short, long, default_value = "default")]
-    pub(crate) namespace: String,
     #[command(flatten)]
-    pub(crate) server: ServerArg,
+    pub(crate) service: ServiceArgs,
 }
 
 /// `infergate rollback`.
 #[derive(Debug, Args)]
 pub(crate) struct RollbackArgs {
-    pub(crate) name: String,
-    #[arg(short, long, default_value = "default")]
-    pub(crate) namespace: String,
     #[command(flatten)]
-    pub(crate) server: ServerArg,
+    pub(crate) service: ServiceArgs,
+}
+
+// === impl ServiceArgs ===
+
+impl ServiceArgs {
+    /// The service's path in the gateway's admin API.
+    pub(crate) fn admin_path(&self) -> String {
+        format!(
+            "/admin/v1/namespaces/{}/inferenceservices/{}",
+            self.namespace, self.name
+        )
+    }
+
+    /// The URL of the running `infergate serve`.
+    pub(crate) fn server(&self) -> &str {
+        &self.server.server
+    }
 }
 
 /// `infergate predictor`: KServe's model-server flags, in kebab-case.

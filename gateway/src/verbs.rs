@@ -154,11 +154,9 @@ pub(crate) async fn get_isvc(args: GetIsvcArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn get_revisions(args: GetRevisionsArgs) -> anyhow::Result<()> {
-    let path = format!(
-        "/admin/v1/namespaces/{}/inferenceservices/{}",
-        args.namespace, args.name
-    );
-    let view = call(&args.server.server, Method::GET, &path, Bytes::new()).await?;
+    let service = &args.service;
+    let path = service.admin_path();
+    let view = call(service.server(), Method::GET, &path, Bytes::new()).await?;
     let mut rows = vec![
         [
             "REVISION", "STATE", "REPLICAS", "TRAFFIC", "TAGS", "CREATED", "MESSAGE",
@@ -192,24 +190,20 @@ pub(crate) async fn get_revisions(args: GetRevisionsArgs) -> anyhow::Result<()> 
 }
 
 pub(crate) async fn delete(args: DeleteArgs) -> anyhow::Result<()> {
-    let path = format!(
-        "/admin/v1/namespaces/{}/inferenceservices/{}",
-        args.namespace, args.name
-    );
-    call(&args.server.server, Method::DELETE, &path, Bytes::new()).await?;
-    println!("{RESOURCE} \"{}\" deleted", args.name);
+    let service = &args.service;
+    let path = service.admin_path();
+    call(service.server(), Method::DELETE, &path, Bytes::new()).await?;
+    println!("{RESOURCE} \"{}\" deleted", service.name);
     Ok(())
 }
 
 pub(crate) async fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
-    let path = format!(
-        "/admin/v1/namespaces/{}/inferenceservices/{}/rollback",
-        args.namespace, args.name
-    );
-    call(&args.server.server, Method::POST, &path, Bytes::new()).await?;
+    let service = &args.service;
+    let path = format!("{}/rollback", service.admin_path());
+    call(service.server(), Method::POST, &path, Bytes::new()).await?;
     println!(
         "{RESOURCE}/{} rolled back (canaryTrafficPercent: 0)",
-        args.name
+        service.name
     );
     Ok(())
 }

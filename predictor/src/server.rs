@@ -178,22 +178,23 @@ async fn dispatch(
     }
     let config = &shared.config;
     let ready = shared.model.get();
+    // The loaded model, or 503 while it loads.
+    let loaded = || ready.ok_or_else(|| ServeError::NotReady(config.model_name.clone()));
+    // What the readiness probes answer: 200 once the model is loaded, 503 before.
+    let ready_status = if ready.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     match route {
         Route::Live => Ok(json_value(
             StatusCode::OK,
             &serde_json::json!({ "live": true }),
         )),
-        Route::Ready => {
-            let status = if ready.is_some() {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            Ok(json_value(
-                status,
-                &serde_json::json!({ "ready": ready.is_some() }),
-            ))
-        }
+        Route::Ready => Ok(json_value(
+            ready_status,
+            &serde_json::json!({ "ready": ready.is_some() }),
+        )),
         Route::ServerMetadata => Ok(json_value(
             StatusCode::OK,
             &serde_json::json!({
@@ -204,18 +205,13 @@ async fn dispatch(
         )),
         Route::ModelMetadata(model) => {
             check_model(config, model)?;
-            let model = ready.ok_or_else(|| ServeError::NotReady(config.model_name.clone()))?;
+            let model = loaded()?;
             Ok(h::json(StatusCode::OK, model.metadata.clone()))
         }
         Route::ModelReady(model) => {
             check_model(config, model)?;
-            let status = if ready.is_some() {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
             Ok(json_value(
-                status,
+                ready_status,
                 &serde_json::json!({ "name": model.name, "ready": ready.is_some() }),
             ))
         }
@@ -224,13 +220,7 @@ async fn dispatch(
             &serde_json::json!({ "models": [config.model_name] }),
         )),
         Route::V1Model(name) => {
-            check_model(
-                config,
-                ModelRef {
-                    name,
-                    version: None,
-                },
-            )?;
+            check_model(config, v1_model(name))?;
             Ok(json_value(
                 StatusCode::OK,
                 &serde_json::json!({ "name": name, "ready": ready.is_some() }),
@@ -238,20 +228,22 @@ async fn dispatch(
         }
         Route::Infer(model) => {
             check_model(config, model)?;
-            let model = ready.ok_or_else(|| ServeError::NotReady(config.model_name.clone()))?;
+            let model = loaded()?;
             infer_v2(config, model, req).await
         }
         Route::V1Predict(name) => {
-            check_model(
-                config,
-                ModelRef {
-                    name,
-                    version: None,
-                },
-            )?;
-            let model = ready.ok_or_else(|| ServeError::NotReady(config.model_name.clone()))?;
+            check_model(config, v1_model(name))?;
+            let model = loaded()?;
             predict_v1(config, model, req).await
         }
+    }
+}
+
+/// The model a V1 path names: V1 paths carry no version.
+fn v1_model(name: &str) -> ModelRef<'_> {
+    ModelRef {
+        name,
+        version: None,
     }
 }
 

@@ -23,9 +23,8 @@ use anyhow::Context as _;
 use tokio::process::Command;
 
 use crate::load::{self, LoadConfig};
-use crate::machine::{self, Machine};
-use crate::markers;
-use crate::predictor::{self, Case, Reference};
+use crate::machine::Machine;
+use crate::predictor::{self, BenchArgs, Case, Reference};
 use crate::server::{self, Scope, ServerProcess};
 
 pub use self::table::{GatewayResult, GatewayRunInfo, PathResult};
@@ -46,34 +45,14 @@ pub struct GatewayArgs {
     /// Concurrencies (closed-loop clients) to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,64")]
     pub concurrency: Vec<usize>,
-    /// Runs per concurrency and path; the report gives medians.
-    #[arg(long, default_value_t = 3)]
-    pub runs: usize,
-    /// Seconds of load before each run's measurement starts.
-    #[arg(long, default_value_t = 2.0)]
-    pub warmup: f64,
-    /// Seconds measured per run.
-    #[arg(long, default_value_t = 10.0)]
-    pub duration: f64,
-    /// infergate binary to run; default: `cargo build --release -p infergate-gateway` first and
-    /// run target/release/infergate.
-    #[arg(long)]
-    pub infergate_bin: Option<PathBuf>,
+    #[command(flatten)]
+    pub bench: BenchArgs,
     /// `--workers` of the direct predictor, and `--predictor-workers` of the gateway (so its pod
     /// gets the same); default: the number of CPUs.
     #[arg(long)]
     pub infergate_workers: Option<usize>,
     #[command(flatten)]
     pub nginx: NginxArgs,
-    /// Print the table but leave BENCHMARKS.md alone.
-    #[arg(long)]
-    pub no_write: bool,
-    /// The markdown file whose `gateway` section is rewritten (relative to `--repo`).
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    pub output: PathBuf,
-    /// The infergate repository (models, references, BENCHMARKS.md, target/).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/.."))]
-    pub repo: PathBuf,
 }
 
 /// The nginx options, shared by `gateway` and `all`.
@@ -101,15 +80,9 @@ impl GatewayArgs {
         GatewayArgs {
             model: "iris".to_owned(),
             concurrency,
-            runs: predictor.runs,
-            warmup: predictor.warmup,
-            duration: predictor.duration,
-            infergate_bin: predictor.infergate_bin.clone(),
+            bench: predictor.bench.clone(),
             infergate_workers: predictor.infergate_workers,
             nginx,
-            no_write: predictor.no_write,
-            output: predictor.output.clone(),
-            repo: predictor.repo.clone(),
         }
     }
 }
@@ -120,15 +93,12 @@ pub async fn run(
     loadgen_threads: usize,
     command: String,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(args.runs >= 1, "`--runs` must be at least 1");
+    anyhow::ensure!(args.bench.runs >= 1, "`--runs` must be at least 1");
     anyhow::ensure!(
         !args.concurrency.is_empty() && !args.concurrency.contains(&0),
         "`--concurrency` needs at least one value, each at least 1"
     );
-    let repo = args
-        .repo
-        .canonicalize()
-        .with_context(|| format!("repo {}", args.repo.display()))?;
+    let repo = args.bench.repo()?;
     let machine = Machine::current();
     let workers = args.infergate_workers.unwrap_or(machine.nproc).max(1);
     // Find nginx before building or starting anything: a missing nginx fails in a second.
@@ -143,10 +113,7 @@ pub async fn run(
         )?)
     };
     let logs = predictor::target_dir(&repo).join("bench-logs");
-    let bin = match &args.infergate_bin {
-        Some(bin) => bin.clone(),
-        None => predictor::build_infergate(&repo).await?,
-    };
+    let bin = args.bench.infergate(&repo).await?;
     let bench = HopBench::new(&repo, args, workers, &logs)?;
     eprintln!(
         "== gateway hop, {}: {} ({}), workers {workers}",
@@ -174,31 +141,18 @@ pub async fn run(
         None => "not run (`--skip-nginx`)".to_owned(),
     };
     let info = GatewayRunInfo {
-        command,
-        date: machine::today_utc(),
-        runs: args.runs,
-        warmup_s: args.warmup,
-        duration_s: args.duration,
-        loadgen_threads,
+        setup: args.bench.setup(command, machine, loadgen_threads),
         workers,
         nginx_settings,
-        machine,
     };
     let markdown = table::render(&info, &result);
-    println!("{markdown}");
-    let raw = logs.join("gateway-results.json");
-    std::fs::create_dir_all(&logs)?;
-    std::fs::write(&raw, serde_json::to_vec_pretty(&result)?)
-        .with_context(|| format!("writing {}", raw.display()))?;
-    eprintln!("raw results: {}", raw.display());
-    if !args.no_write {
-        let path = repo.join(&args.output);
-        let document = std::fs::read_to_string(&path).unwrap_or_default();
-        let updated = markers::replace_section(&document, SECTION, &markdown)?;
-        std::fs::write(&path, updated).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("updated {}", path.display());
-    }
-    Ok(())
+    args.bench.publish(
+        &repo,
+        SECTION,
+        &markdown,
+        &logs.join("gateway-results.json"),
+        &result,
+    )
 }
 
 /// The servers of one run, stopped together whatever happened.
@@ -345,7 +299,7 @@ impl<'a> HopBench<'a> {
         for &(path, addr) in &paths {
             self.check(path, addr).await?;
         }
-        for run in 1..=self.args.runs {
+        for run in 1..=self.args.bench.runs {
             for &c in &self.args.concurrency {
                 for &(path, addr) in &paths {
                     let report = self.load(path, addr, c, run).await?;
@@ -489,8 +443,8 @@ impl<'a> HopBench<'a> {
     ) -> anyhow::Result<crate::load::LoadReport> {
         let config = LoadConfig {
             concurrency: c,
-            warmup: Duration::from_secs_f64(self.args.warmup),
-            duration: Duration::from_secs_f64(self.args.duration),
+            warmup: Duration::from_secs_f64(self.args.bench.warmup),
+            duration: Duration::from_secs_f64(self.args.bench.duration),
             expect: Some("\"outputs\"".to_owned()),
             ..LoadConfig::json_post(
                 addr,
@@ -502,7 +456,7 @@ impl<'a> HopBench<'a> {
         eprintln!(
             "   {} c={c} run {run}/{}: {:.0} req/s, p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs, errors {}",
             path.label(),
-            self.args.runs,
+            self.args.bench.runs,
             r.requests_per_s,
             r.latency.p50_us,
             r.latency.p99_us,

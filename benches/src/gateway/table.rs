@@ -4,9 +4,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::machine::Machine;
-use crate::predictor::table::{mib, micros, rate};
-use crate::predictor::{Medians, ServerResult};
+use crate::predictor::table::{mib, micros, rate, render_setup, verdict};
+use crate::predictor::{Medians, ServerResult, Setup};
 
 /// The issue's target at the highest concurrency: the gateway's req/s over direct's.
 pub(super) const TARGET_RPS_FRACTION: f64 = 0.85;
@@ -37,13 +36,7 @@ pub struct GatewayResult {
 /// What goes around the tables: how the numbers were made.
 #[derive(Clone, Debug)]
 pub struct GatewayRunInfo {
-    pub command: String,
-    pub date: String,
-    pub machine: Machine,
-    pub runs: usize,
-    pub warmup_s: f64,
-    pub duration_s: f64,
-    pub loadgen_threads: usize,
+    pub setup: Setup,
     /// `--workers` of the direct predictor and `--predictor-workers` of the gateway.
     pub workers: usize,
     /// nginx's version and settings, or why it was not run.
@@ -114,16 +107,11 @@ pub(super) fn render(info: &GatewayRunInfo, result: &GatewayResult) -> String {
          nginx ({}, V2 JSON, batch 1, CPU)\n",
         result.model
     );
-    let _ = writeln!(w, "- Command: `{}`", info.command);
-    let _ = writeln!(w, "- Date: {} (UTC)", info.date);
-    let _ = writeln!(w, "- Machine: {}", info.machine);
-    let _ = writeln!(
+    render_setup(
         w,
-        "- Method: closed loop, one HTTP/1.1 keep-alive connection per concurrent client, \
-         {} s warm-up then {} s measured; each cell is the median of {} run(s); within a run the \
-         three paths and the concurrencies are interleaved (direct, gateway, nginx at each c) so \
-         drift spreads over all of them; load generator on {} thread(s) of the same machine",
-        info.warmup_s, info.duration_s, info.runs, info.loadgen_threads
+        &info.setup,
+        "; within a run the three paths and the concurrencies are interleaved (direct, gateway, \
+         nginx at each c) so drift spreads over all of them",
     );
     let _ = writeln!(
         w,
@@ -231,7 +219,6 @@ fn render_targets(w: &mut String, rows: &[HopRow]) {
         "\nTargets: at every c, the gateway's added p50 ≤ nginx's added p50; at the highest c, \
          gateway req/s ≥ {TARGET_RPS_FRACTION:.2}× direct.\n"
     );
-    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     for row in rows {
         let gateway = row.gateway_added_p50();
         match row.nginx_added_p50() {

@@ -25,7 +25,7 @@ use crate::markers;
 use crate::server::ServerProcess;
 
 pub use self::reference::{Case, Reference};
-pub use self::table::{FloorResult, Medians, ModelResult, RunInfo, ServerResult};
+pub use self::table::{FloorResult, Medians, ModelResult, RunInfo, ServerResult, Setup};
 
 /// The BENCHMARKS.md section this command owns.
 const SECTION: &str = "predictor";
@@ -39,19 +39,8 @@ pub struct PredictorArgs {
     /// Concurrencies (closed-loop clients) to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
     pub concurrency: Vec<usize>,
-    /// Runs per concurrency; the report gives medians.
-    #[arg(long, default_value_t = 3)]
-    pub runs: usize,
-    /// Seconds of load before each run's measurement starts.
-    #[arg(long, default_value_t = 2.0)]
-    pub warmup: f64,
-    /// Seconds measured per run.
-    #[arg(long, default_value_t = 10.0)]
-    pub duration: f64,
-    /// infergate binary to run; default: `cargo build --release -p infergate-gateway` first and
-    /// run target/release/infergate.
-    #[arg(long)]
-    pub infergate_bin: Option<PathBuf>,
+    #[command(flatten)]
+    pub bench: BenchArgs,
     /// `--workers` for infergate's predictor; default: the predictor's own default.
     #[arg(long)]
     pub infergate_workers: Option<usize>,
@@ -67,15 +56,95 @@ pub struct PredictorArgs {
     /// Skip the in-process ONNX Runtime floor.
     #[arg(long)]
     pub skip_floor: bool,
+}
+
+/// The options every comparison (`predictor`, `gateway`, `all`) shares: how long to measure,
+/// which infergate to run, where the report goes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// Runs per concurrency (and path); the report gives medians.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Seconds of load before each run's measurement starts.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// Seconds measured per run.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// infergate binary to run; default: `cargo build --release -p infergate-gateway` first and
+    /// run target/release/infergate.
+    #[arg(long)]
+    pub infergate_bin: Option<PathBuf>,
     /// Print the table but leave BENCHMARKS.md alone.
     #[arg(long)]
     pub no_write: bool,
-    /// The markdown file whose `predictor` section is rewritten (relative to `--repo`).
+    /// The markdown file whose section (`predictor`, `gateway`) is rewritten (relative to
+    /// `--repo`).
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub output: PathBuf,
     /// The infergate repository (models, references, BENCHMARKS.md, target/).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/.."))]
     pub repo: PathBuf,
+}
+
+// === impl BenchArgs ===
+
+impl BenchArgs {
+    /// `--repo`, made absolute.
+    pub(crate) fn repo(&self) -> anyhow::Result<PathBuf> {
+        self.repo
+            .canonicalize()
+            .with_context(|| format!("repo {}", self.repo.display()))
+    }
+
+    /// `--infergate-bin`, or the release binary built in `repo`.
+    pub(crate) async fn infergate(&self, repo: &Path) -> anyhow::Result<PathBuf> {
+        match &self.infergate_bin {
+            Some(bin) => Ok(bin.clone()),
+            None => build_infergate(repo).await,
+        }
+    }
+
+    /// The setup lines of the report: these options, and where and when they ran.
+    pub(crate) fn setup(&self, command: String, machine: Machine, loadgen_threads: usize) -> Setup {
+        Setup {
+            command,
+            date: machine::today_utc(),
+            machine,
+            runs: self.runs,
+            warmup_s: self.warmup,
+            duration_s: self.duration,
+            loadgen_threads,
+        }
+    }
+
+    /// Prints `markdown`, writes the raw `results` as JSON to `raw`, and (unless `--no-write`)
+    /// rewrites `section` of `--output` with `markdown`.
+    pub(crate) fn publish(
+        &self,
+        repo: &Path,
+        section: &str,
+        markdown: &str,
+        raw: &Path,
+        results: &impl serde::Serialize,
+    ) -> anyhow::Result<()> {
+        println!("{markdown}");
+        if let Some(dir) = raw.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(raw, serde_json::to_vec_pretty(results)?)
+            .with_context(|| format!("writing {}", raw.display()))?;
+        eprintln!("raw results: {}", raw.display());
+        if !self.no_write {
+            let path = repo.join(&self.output);
+            let document = std::fs::read_to_string(&path).unwrap_or_default();
+            let updated = markers::replace_section(&document, section, markdown)?;
+            std::fs::write(&path, updated)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("updated {}", path.display());
+        }
+        Ok(())
+    }
 }
 
 /// Runs the comparison, prints the markdown and (unless `--no-write`) rewrites BENCHMARKS.md.
@@ -84,21 +153,15 @@ pub async fn run(
     loadgen_threads: usize,
     command: String,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(args.runs >= 1, "`--runs` must be at least 1");
+    anyhow::ensure!(args.bench.runs >= 1, "`--runs` must be at least 1");
     anyhow::ensure!(
         !args.concurrency.is_empty(),
         "`--concurrency` needs at least one value"
     );
-    let repo = args
-        .repo
-        .canonicalize()
-        .with_context(|| format!("repo {}", args.repo.display()))?;
+    let repo = args.bench.repo()?;
     let machine = Machine::current();
     let logs = target_dir(&repo).join("bench-logs");
-    let bin = match &args.infergate_bin {
-        Some(bin) => bin.clone(),
-        None => build_infergate(&repo).await?,
-    };
+    let bin = args.bench.infergate(&repo).await?;
     let python = match (&args.python, args.skip_kserve) {
         (_, true) => None,
         (Some(python), false) => Some(python.clone()),
@@ -133,12 +196,7 @@ pub async fn run(
     }
 
     let info = RunInfo {
-        command,
-        date: machine::today_utc(),
-        runs: args.runs,
-        warmup_s: args.warmup,
-        duration_s: args.duration,
-        loadgen_threads,
+        setup: args.bench.setup(command, machine, loadgen_threads),
         infergate_settings: match args.infergate_workers {
             Some(w) => format!("`infergate predictor --workers {w}`, release build"),
             None => {
@@ -154,23 +212,15 @@ pub async fn run(
         } else {
             "not run (`--skip-kserve`)".to_owned()
         },
-        machine,
     };
     let markdown = table::render(&info, &results);
-    println!("{markdown}");
-    let raw = logs.join("predictor-results.json");
-    std::fs::create_dir_all(&logs)?;
-    std::fs::write(&raw, serde_json::to_vec_pretty(&results)?)
-        .with_context(|| format!("writing {}", raw.display()))?;
-    eprintln!("raw results: {}", raw.display());
-    if !args.no_write {
-        let path = repo.join(&args.output);
-        let document = std::fs::read_to_string(&path).unwrap_or_default();
-        let updated = markers::replace_section(&document, SECTION, &markdown)?;
-        std::fs::write(&path, updated).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("updated {}", path.display());
-    }
-    Ok(())
+    args.bench.publish(
+        &repo,
+        SECTION,
+        &markdown,
+        &logs.join("predictor-results.json"),
+        &results,
+    )
 }
 
 /// One model's inputs: its file, its reference, and the request the load sends.
@@ -283,17 +333,23 @@ impl<'a> ModelBench<'a> {
             self.reference.cases.len()
         );
         let mut result = ServerResult::default();
-        for run in 1..=self.args.runs {
+        for run in 1..=self.args.bench.runs {
             for &c in &self.args.concurrency {
                 let config = LoadConfig {
                     concurrency: c,
-                    warmup: Duration::from_secs_f64(self.args.warmup),
-                    duration: Duration::from_secs_f64(self.args.duration),
+                    warmup: Duration::from_secs_f64(self.args.bench.warmup),
+                    duration: Duration::from_secs_f64(self.args.bench.duration),
                     expect: Some("\"outputs\"".to_owned()),
                     ..LoadConfig::json_post(server.addr(), path.as_str(), self.body.clone())
                 };
                 let report = load::run(&config).await?;
-                print_run(server.label(), self.model, run, self.args.runs, &report);
+                print_run(
+                    server.label(),
+                    self.model,
+                    run,
+                    self.args.bench.runs,
+                    &report,
+                );
                 anyhow::ensure!(
                     report.errors.total() == 0,
                     "{} answered errors at c={c}: {}",
@@ -312,8 +368,8 @@ impl<'a> ModelBench<'a> {
             self.model_path.clone(),
             self.case.clone(),
         );
-        let warmup = Duration::from_secs_f64(self.args.warmup);
-        let duration = Duration::from_secs_f64(self.args.duration);
+        let warmup = Duration::from_secs_f64(self.args.bench.warmup);
+        let duration = Duration::from_secs_f64(self.args.bench.duration);
         let floor = tokio::task::spawn_blocking(move || {
             floor::measure(&model, &path, &case, warmup, duration)
         })

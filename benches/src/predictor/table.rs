@@ -48,9 +48,9 @@ pub struct Medians {
     pub p99_us: f64,
 }
 
-/// What goes around the tables: how the numbers were made.
+/// How any comparison's numbers were made: the lines every section starts with.
 #[derive(Clone, Debug)]
-pub struct RunInfo {
+pub struct Setup {
     pub command: String,
     pub date: String,
     pub machine: Machine,
@@ -58,6 +58,12 @@ pub struct RunInfo {
     pub warmup_s: f64,
     pub duration_s: f64,
     pub loadgen_threads: usize,
+}
+
+/// What goes around the tables: how the numbers were made.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    pub setup: Setup,
     pub infergate_settings: String,
     pub kserve_settings: String,
 }
@@ -95,16 +101,7 @@ pub(super) fn render(info: &RunInfo, results: &[ModelResult]) -> String {
         w,
         "### infergate predictor vs KServe ModelServer (V2 JSON, batch 1, CPU)\n"
     );
-    let _ = writeln!(w, "- Command: `{}`", info.command);
-    let _ = writeln!(w, "- Date: {} (UTC)", info.date);
-    let _ = writeln!(w, "- Machine: {}", info.machine);
-    let _ = writeln!(
-        w,
-        "- Method: closed loop, one HTTP/1.1 keep-alive connection per concurrent client, \
-         {} s warm-up then {} s measured; each cell is the median of {} run(s) (runs of different \
-         c interleaved); load generator on {} thread(s) of the same machine",
-        info.warmup_s, info.duration_s, info.runs, info.loadgen_threads
-    );
+    render_setup(w, &info.setup, " (runs of different c interleaved)");
     let _ = writeln!(w, "- infergate: {}", info.infergate_settings);
     let _ = writeln!(w, "- KServe: {}", info.kserve_settings);
     let _ = writeln!(
@@ -205,7 +202,6 @@ fn render_target(w: &mut String, results: &[ModelResult]) {
         };
         let rps = ours.requests_per_s / theirs.requests_per_s;
         let p99 = theirs.p99_us / ours.p99_us;
-        let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
         let _ = writeln!(
             w,
             "- {} at c={c}: req/s {} ({}), p99 {} ({})",
@@ -216,6 +212,25 @@ fn render_target(w: &mut String, results: &[ModelResult]) {
             verdict(p99 >= TARGET_P99_RATIO)
         );
     }
+}
+
+/// The command, date, machine and method lines; `interleaving` follows "the median of N run(s)".
+pub(crate) fn render_setup(w: &mut String, setup: &Setup, interleaving: &str) {
+    let _ = writeln!(w, "- Command: `{}`", setup.command);
+    let _ = writeln!(w, "- Date: {} (UTC)", setup.date);
+    let _ = writeln!(w, "- Machine: {}", setup.machine);
+    let _ = writeln!(
+        w,
+        "- Method: closed loop, one HTTP/1.1 keep-alive connection per concurrent client, \
+         {} s warm-up then {} s measured; each cell is the median of {} run(s){interleaving}; \
+         load generator on {} thread(s) of the same machine",
+        setup.warmup_s, setup.duration_s, setup.runs, setup.loadgen_threads
+    );
+}
+
+/// "met" or "NOT met".
+pub(crate) fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
 }
 
 /// Requests per second, rounded, with thousands separators.
@@ -255,4 +270,4 @@ pub(crate) fn mib(kib: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

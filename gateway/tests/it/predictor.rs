@@ -46,19 +46,14 @@ fn check_outputs(response: &Value, case: &Value, what: &str) {
 async fn onnx_outputs_match_onnxruntime_over_v2_json() {
     let http = Http::new();
     for model in ["iris", "mlp"] {
-        let p = Predictor::start(model, &example(&format!("models/{model}.onnx")), &[]).await;
+        let p = Predictor::start_onnx(model, &[]).await;
         let reference = read_json(&format!("examples/reference/{model}.json"));
         for case in reference["cases"].as_array().unwrap() {
             let url = p.url(&format!("/v2/models/{model}/infer"));
             let reply = http
                 .post(&url, serde_json::to_vec(&v2_request(case)).unwrap())
                 .await;
-            assert_eq!(
-                reply.status,
-                StatusCode::OK,
-                "{}",
-                String::from_utf8_lossy(&reply.body)
-            );
+            reply.assert_ok();
             let body = reply.json();
             assert_eq!(body["model_name"], model);
             assert_eq!(
@@ -82,7 +77,7 @@ fn f32_bytes(values: &[f64]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_extension_both_ways_agrees_with_json() {
     let http = Http::new();
-    let p = Predictor::start("iris", &example("models/iris.onnx"), &[]).await;
+    let p = Predictor::start_onnx("iris", &[]).await;
     let reference = read_json("examples/reference/iris.json");
     let case = &reference["cases"][0];
     let data = f32_bytes(&floats(&case["inputs"]["input"]["data"]));
@@ -106,12 +101,7 @@ async fn binary_extension_both_ways_agrees_with_json() {
             Bytes::from(body),
         )
         .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_ok();
     let json_len: usize = reply.headers["inference-header-content-length"]
         .to_str()
         .unwrap()
@@ -174,12 +164,7 @@ async fn binary_extension_both_ways_agrees_with_json() {
             Bytes::from(body),
         )
         .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_ok();
     let outputs = reply.json()["outputs"].clone();
     assert_eq!(
         outputs.as_array().unwrap().len(),
@@ -198,7 +183,7 @@ async fn binary_extension_both_ways_agrees_with_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v1_predict_matches_v2() {
     let http = Http::new();
-    let p = Predictor::start("iris", &example("models/iris.onnx"), &[]).await;
+    let p = Predictor::start_onnx("iris", &[]).await;
     let reference = read_json("examples/reference/iris.json");
     let case = reference["cases"]
         .as_array()
@@ -216,12 +201,7 @@ async fn v1_predict_matches_v2() {
             serde_json::to_vec(&json!({ "instances": rows })).unwrap(),
         )
         .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_ok();
     let predictions = reply.json()["predictions"].as_array().unwrap().clone();
     assert_eq!(predictions.len(), 150);
     let labels = case["outputs"]["label"]["data"].as_array().unwrap();
@@ -240,12 +220,7 @@ async fn v1_predict_matches_v2() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_metadata_and_routing() {
     let http = Http::new();
-    let p = Predictor::start(
-        "iris",
-        &example("models/iris.onnx"),
-        &["--model-version", "3"],
-    )
-    .await;
+    let p = Predictor::start_onnx("iris", &["--model-version", "3"]).await;
     let live = http.get(&p.url("/v2/health/live")).await;
     assert_eq!(
         (live.status, live.json()),
@@ -286,14 +261,14 @@ async fn health_metadata_and_routing() {
         meta
     );
     let model_ready = http.get(&p.url("/v2/models/iris/versions/3/ready")).await;
-    assert_eq!(model_ready.status, StatusCode::OK);
+    model_ready.assert_ok();
     assert_eq!(model_ready.json()["ready"], true);
 
     let body = read_json("examples/requests/iris-v2.json").to_string();
     let versioned = http
         .post(&p.url("/v2/models/iris/versions/3/infer"), body.clone())
         .await;
-    assert_eq!(versioned.status, StatusCode::OK);
+    versioned.assert_ok();
     assert_eq!(versioned.json()["model_version"], "3");
 
     let v1 = http.get(&p.url("/v1/models")).await.json();
@@ -342,7 +317,7 @@ async fn health_metadata_and_routing() {
         let reply = http
             .send(method, &p.url(path), &[], Bytes::from(body.clone()))
             .await;
-        assert_eq!(reply.status, status, "{path}");
+        reply.assert_status(status, path);
         let message = reply.error();
         assert!(
             message.contains(needle),
@@ -354,12 +329,7 @@ async fn health_metadata_and_routing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_a_clear_4xx_and_the_server_keeps_serving() {
     let http = Http::new();
-    let p = Predictor::start(
-        "iris",
-        &example("models/iris.onnx"),
-        &["--max-body-bytes", "65536"],
-    )
-    .await;
+    let p = Predictor::start_onnx("iris", &["--max-body-bytes", "65536"]).await;
     let url = p.url("/v2/models/iris/infer");
     let v2 = |inputs: Value| json!({ "inputs": inputs }).to_string();
     let deep = format!(
@@ -389,12 +359,7 @@ async fn bad_input_is_a_clear_4xx_and_the_server_keeps_serving() {
     let good = read_json("examples/requests/iris-v2.json").to_string();
     for (what, body, status, needle) in cases {
         let reply = http.post(&url, body).await;
-        assert_eq!(
-            reply.status,
-            status,
-            "{what}: {}",
-            String::from_utf8_lossy(&reply.body)
-        );
+        reply.assert_status(status, what);
         let message = reply.error();
         assert!(
             message.contains(needle),
@@ -417,7 +382,7 @@ async fn bad_input_is_a_clear_4xx_and_the_server_keeps_serving() {
             Bytes::from(good.clone()),
         )
         .await;
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    reply.assert_status(StatusCode::BAD_REQUEST, "header length 5000 past the body");
     assert!(reply.error().contains("5000"), "{}", reply.error());
     let reply = http
         .send(
@@ -427,7 +392,7 @@ async fn bad_input_is_a_clear_4xx_and_the_server_keeps_serving() {
             Bytes::from(good.clone()),
         )
         .await;
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    reply.assert_status(StatusCode::BAD_REQUEST, "header length not a number");
 
     // V1: bad rows are 4xx too.
     let v1 = p.url("/v1/models/iris:predict");
@@ -446,12 +411,7 @@ async fn bad_input_is_a_clear_4xx_and_the_server_keeps_serving() {
         ),
     ] {
         let reply = http.post(&v1, body).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::BAD_REQUEST,
-            "{what}: {}",
-            String::from_utf8_lossy(&reply.body)
-        );
+        reply.assert_status(StatusCode::BAD_REQUEST, what);
         assert!(!reply.error().is_empty());
     }
     assert_eq!(http.post(&url, good).await.status, StatusCode::OK);
@@ -467,12 +427,7 @@ async fn minilm_embeddings_over_http() {
     let reply = http
         .post(&p.url("/v2/models/minilm/infer"), body.to_string())
         .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_ok();
     let out = &reply.json()["outputs"][0];
     assert_eq!(out["name"], "embedding");
     assert_eq!(out["datatype"], "FP32");
@@ -499,12 +454,7 @@ async fn minilm_embeddings_over_http() {
             read_json("examples/requests/minilm-v1.json").to_string(),
         )
         .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_ok();
     let predictions = reply.json()["predictions"].as_array().unwrap().clone();
     assert_eq!(predictions.len(), 2);
     assert_eq!(floats(&predictions[0]).len(), dim);
@@ -570,7 +520,7 @@ async fn startup_failures_say_what_to_do() {
 async fn sigterm_drains_in_flight_requests() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let mut p = Predictor::start("mlp", &example("models/mlp.onnx"), &["--workers", "1"]).await;
+    let mut p = Predictor::start_onnx("mlp", &["--workers", "1"]).await;
     let reference = read_json("examples/reference/mlp.json");
     let case = reference["cases"]
         .as_array()

@@ -37,12 +37,7 @@ fn split(pairs: &[(&str, i64)]) -> Vec<(String, i64)> {
 
 /// The `x-infergate-revision` of a reply, asserting it is a 200.
 fn served_by(reply: &Reply, what: &str) -> String {
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{what}: {}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(StatusCode::OK, what);
     reply
         .headers
         .get("x-infergate-revision")
@@ -389,7 +384,7 @@ fn poll_states(
         while !stop.load(Ordering::Relaxed) {
             let sent = tokio::time::Instant::now();
             let reply = http.get(&url).await;
-            assert_eq!(reply.status, StatusCode::OK);
+            reply.assert_ok();
             polls.push(Poll {
                 sent,
                 state: revision_state(&reply.json(), revision).to_owned(),
@@ -732,11 +727,9 @@ async fn bad_config_is_reported_and_never_disturbs_serving() {
         .http
         .post(&gw.url("/v2/models/wine/infer"), iris_v2())
         .await;
-    assert_eq!(
-        reply.status,
+    reply.assert_status(
         StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
+        "wine has no ready revision",
     );
     assert!(reply.error().contains("wine"), "{}", reply.error());
 
@@ -1035,12 +1028,7 @@ async fn cli_verbs_drive_a_running_gateway() {
         .http
         .post(&gw.url("/v2/models/iris/infer"), iris_v2())
         .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::NOT_FOUND,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(StatusCode::NOT_FOUND, "iris after delete");
     assert!(reply.error().contains("iris"), "{}", reply.error());
     wait_until("every predictor of iris stops", || {
         models[..2].iter().all(|m| processes_with_arg(m).is_empty())

@@ -77,6 +77,11 @@ impl Predictor {
         }
     }
 
+    /// [`Predictor::start`] with the example model `examples/models/NAME.onnx`.
+    pub(crate) async fn start_onnx(name: &str, extra: &[&str]) -> Predictor {
+        Predictor::start(name, &example(&format!("models/{name}.onnx")), extra).await
+    }
+
     /// What the process wrote to stderr so far.
     pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
@@ -139,6 +144,24 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
+    /// Asserts the status is `want`, showing `what` and the body when it is not.
+    #[track_caller]
+    pub(crate) fn assert_status(&self, want: StatusCode, what: &str) -> &Self {
+        assert_eq!(
+            self.status,
+            want,
+            "{what}: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self
+    }
+
+    /// Asserts the status is 200 OK, showing the body when it is not.
+    #[track_caller]
+    pub(crate) fn assert_ok(&self) -> &Self {
+        self.assert_status(StatusCode::OK, "expected 200 OK")
+    }
+
     pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(

@@ -1,24 +1,7 @@
 //! Rows, added latencies, verdicts and the rendered markdown.
 
 use super::*;
-use crate::load::{ErrorCounts, LatencySummary, LoadReport};
-
-fn report(c: usize, rps: f64, p50: f64, p99: f64) -> LoadReport {
-    LoadReport {
-        concurrency: c,
-        requests: 1,
-        elapsed_s: 1.0,
-        requests_per_s: rps,
-        latency: LatencySummary {
-            p50_us: p50,
-            p90_us: p50,
-            p99_us: p99,
-            max_us: p99,
-            mean_us: p50,
-        },
-        errors: ErrorCounts::default(),
-    }
-}
+use crate::predictor::table::tests::{report, setup};
 
 /// A path measured at each (c, req/s, p50, p99), three identical runs each, except that the
 /// first run is an outlier the median must ignore.
@@ -46,18 +29,7 @@ fn path(rows: &[(usize, f64, f64, f64)], idle_kib: u64, peak_kib: u64, note: &st
 
 fn info() -> GatewayRunInfo {
     GatewayRunInfo {
-        command: "cargo run --release -p infergate-benches -- gateway".to_owned(),
-        date: "2026-11-23".to_owned(),
-        machine: Machine {
-            nproc: 2,
-            cpu_model: "AMD EPYC".to_owned(),
-            memory_mib: 24_000,
-            kernel: "6.1".to_owned(),
-        },
-        runs: 3,
-        warmup_s: 2.0,
-        duration_s: 10.0,
-        loadgen_threads: 1,
+        setup: setup("gateway"),
         workers: 2,
         nginx_settings: "nginx/1.22.1, worker_processes auto".to_owned(),
     }
@@ -114,6 +86,10 @@ fn the_table_has_three_paths_per_concurrency_memory_and_met_targets() {
         "- Command: `cargo run --release -p infergate-benches -- gateway`",
         "- Date: 2026-11-23 (UTC)",
         "2 CPUs (nproc), AMD EPYC",
+        "- Method: closed loop, one HTTP/1.1 keep-alive connection per concurrent client, 2 s \
+         warm-up then 10 s measured; each cell is the median of 3 run(s); within a run the three \
+         paths and the concurrencies are interleaved (direct, gateway, nginx at each c) so drift \
+         spreads over all of them; load generator on 1 thread(s) of the same machine\n",
         "`infergate predictor --model-format onnx --workers 2`",
         "`infergate serve --predictor-workers 2`",
         "| 1 | client → predictor (direct) | 10,000 | 80 µs | 150 µs | – | 1.00× |",

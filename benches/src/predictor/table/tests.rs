@@ -3,7 +3,8 @@
 use super::*;
 use crate::load::{ErrorCounts, LatencySummary};
 
-fn report(c: usize, rps: f64, p50: f64, p99: f64) -> LoadReport {
+/// One run's report at concurrency `c` (the gateway's tests use it too).
+pub(crate) fn report(c: usize, rps: f64, p50: f64, p99: f64) -> LoadReport {
     LoadReport {
         concurrency: c,
         requests: 1,
@@ -40,9 +41,10 @@ fn server(rows: &[(usize, Runs)], rss: u64) -> ServerResult {
     }
 }
 
-fn info() -> RunInfo {
-    RunInfo {
-        command: "cargo run --release -p infergate-benches -- predictor".to_owned(),
+/// A 2-CPU machine, 3 runs of 2 s warm-up and 10 s measured, `infergate-bench SUBCOMMAND`.
+pub(crate) fn setup(subcommand: &str) -> Setup {
+    Setup {
+        command: format!("cargo run --release -p infergate-benches -- {subcommand}"),
         date: "2026-11-23".to_owned(),
         machine: Machine {
             nproc: 2,
@@ -54,6 +56,12 @@ fn info() -> RunInfo {
         warmup_s: 2.0,
         duration_s: 10.0,
         loadgen_threads: 1,
+    }
+}
+
+fn info() -> RunInfo {
+    RunInfo {
+        setup: setup("predictor"),
         infergate_settings: "defaults".to_owned(),
         kserve_settings: "2 workers".to_owned(),
     }
@@ -111,6 +119,14 @@ fn the_table_has_a_row_per_model_and_concurrency_with_ratios() {
         "{md}"
     );
     assert!(md.contains("2 CPUs (nproc), AMD EPYC"), "{md}");
+    assert!(
+        md.contains(
+            "- Method: closed loop, one HTTP/1.1 keep-alive connection per concurrent client, \
+             2 s warm-up then 10 s measured; each cell is the median of 3 run(s) (runs of \
+             different c interleaved); load generator on 1 thread(s) of the same machine\n"
+        ),
+        "{md}"
+    );
     assert!(
         md.contains(
             "| iris | 1 | 10,000 | 40 µs | 90 µs | 1,000 | 40 µs | 1.80 ms | 10.0× | 20.0× |"
