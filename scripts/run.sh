@@ -10,4 +10,4 @@ scripts/setup.sh
 echo "==> cargo build --release -p infergate-gateway"
 cargo build --release -p infergate-gateway
 echo "==> infergate serve --config examples/ (try: curl -s localhost:8080/v2/models/iris/infer -d @examples/requests/iris-v2.json)"
-exec target/release/infergate serve --config examples/ "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/infergate" serve --config examples/ "$@"

@@ -11,6 +11,8 @@
 //!                            -> markdown table, rewritten into BENCHMARKS.md between markers
 //! infergate-bench gateway    -> iris through infergate serve vs direct vs nginx, at c = 1, 64:
 //!                               what the gateway hop adds, next to what nginx adds
+//! infergate-bench transport  -> hyper client -> hyper server process over loopback TCP vs a Unix
+//!                               socket, at c = 1, 64: which one the gateway -> pod hop should use
 //! ```
 
 pub mod gateway;
@@ -19,3 +21,4 @@ pub mod machine;
 pub mod markers;
 pub mod predictor;
 pub mod server;
+pub mod transport;

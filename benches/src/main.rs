@@ -5,6 +5,7 @@
 //!     --body examples/requests/iris-v2.json -c 8
 //! cargo run --release -p infergate-benches -- predictor     # infergate vs KServe, rewrites BENCHMARKS.md
 //! cargo run --release -p infergate-benches -- gateway       # the gateway hop vs direct vs nginx
+//! cargo run --release -p infergate-benches -- transport     # loopback TCP vs Unix socket
 //! cargo run --release -p infergate-benches -- all           # every comparison that exists
 //! ```
 
@@ -22,6 +23,7 @@ use http::{HeaderName, HeaderValue, Uri};
 use infergate_benches::gateway::{self, GatewayArgs, NginxArgs};
 use infergate_benches::load::{self, LoadConfig};
 use infergate_benches::predictor::{self, PredictorArgs};
+use infergate_benches::transport::{self, TransportArgs, TransportServerArgs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,7 +47,12 @@ enum Command {
     Predictor(PredictorArgs),
     /// The gateway hop: iris through `infergate serve` vs the predictor directly vs nginx.
     Gateway(GatewayArgs),
-    /// Every comparison that exists: `predictor`, then `gateway` (which takes `--runs`,
+    /// Loopback TCP vs a Unix domain socket between a hyper client and a hyper server process.
+    Transport(TransportArgs),
+    /// The server side of `transport` (started by it, in its own process).
+    #[command(hide = true)]
+    TransportServer(TransportServerArgs),
+    /// Every comparison that exists: `predictor`, `gateway`, then `transport` (which take `--runs`,
     /// `--warmup`, `--duration`, `--infergate-*`, `--no-write`, `--output` and `--repo` from here).
     All(AllArgs),
 }
@@ -113,6 +120,12 @@ fn main() -> ExitCode {
             Command::Gateway(args) => gateway::run(&args, cli.loadgen_threads, reproduce_command())
                 .await
                 .map(|()| true),
+            Command::Transport(args) => {
+                transport::run(&args, cli.loadgen_threads, reproduce_command())
+                    .await
+                    .map(|()| true)
+            }
+            Command::TransportServer(args) => transport::serve(&args).await.map(|()| true),
             Command::All(args) => run_all(args, cli.loadgen_threads).await.map(|()| true),
         }
     });
@@ -130,8 +143,10 @@ fn main() -> ExitCode {
 async fn run_all(args: AllArgs, loadgen_threads: usize) -> anyhow::Result<()> {
     let command = reproduce_command();
     let gateway_args = GatewayArgs::for_all(&args.predictor, args.gateway_concurrency, args.nginx);
+    let transport_args = TransportArgs::for_all(&args.predictor.bench);
     predictor::run(&args.predictor, loadgen_threads, command.clone()).await?;
-    gateway::run(&gateway_args, loadgen_threads, command).await
+    gateway::run(&gateway_args, loadgen_threads, command.clone()).await?;
+    transport::run(&transport_args, loadgen_threads, command).await
 }
 
 /// Runs `load`; `Ok(false)` when the run had errors (the report is printed either way).
