@@ -16,12 +16,21 @@ fn main() -> ExitCode {
     if let Command::Predictor(args) = &cli.command {
         limit_rayon_threads(args.intra_op_threads);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var_os(infergate_gateway::pods::POD_LOGS_ENV).is_some() {
+        // A pod of `infergate serve`: the gateway timestamps and labels each line.
+        logs.without_time()
+            .with_target(false)
+            .with_ansi(false)
+            .init();
+    } else {
+        // Colours only on a terminal: log files and pipes get plain text.
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

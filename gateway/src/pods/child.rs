@@ -78,6 +78,8 @@ impl Child {
             .args(["--http-port", "0", "--host", "127.0.0.1"])
             // Its stderr is a pipe into our logs, not a terminal: no colour codes.
             .env("NO_COLOR", "1")
+            // Lines without their own timestamp: the gateway's log line carries one.
+            .env(super::POD_LOGS_ENV, "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -295,9 +297,24 @@ fn failure_message(exit: &io::Result<ExitStatus>, stderr_tail: &VecDeque<String>
 // === impl Labels ===
 
 impl Labels {
+    /// Logs one of the child's lines at the child's own level (`ERROR ...`, `WARN ...`; its
+    /// final `error: ...` line is an error too).
     fn log(&self, line: &str) {
         let (revision, replica) = (&self.revision, self.replica);
-        tracing::info!(target: LOG_TARGET, %revision, replica, "{line}");
+        let trimmed = line.trim_start();
+        let (level, message) = match trimmed.split_once(' ') {
+            Some((level @ ("ERROR" | "WARN" | "INFO" | "DEBUG" | "TRACE"), rest)) => (level, rest),
+            _ if trimmed.starts_with("error:") => ("ERROR", trimmed),
+            _ => ("INFO", trimmed),
+        };
+        match level {
+            "ERROR" => tracing::error!(target: LOG_TARGET, %revision, replica, "{message}"),
+            "WARN" => tracing::warn!(target: LOG_TARGET, %revision, replica, "{message}"),
+            "DEBUG" | "TRACE" => {
+                tracing::debug!(target: LOG_TARGET, %revision, replica, "{message}")
+            }
+            _ => tracing::info!(target: LOG_TARGET, %revision, replica, "{message}"),
+        }
     }
 }
 

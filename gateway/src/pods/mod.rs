@@ -9,8 +9,8 @@
 //!                      `infergate predictor ARGS --http-port 0 --host 127.0.0.1`
 //! ```
 //!
-//! The children's stdout and stderr lines are logged at INFO under the `infergate::pod` target
-//! (`RUST_LOG=infergate::pod=warn` hides them).
+//! The children's stdout and stderr lines are logged under the `infergate::pod` target, at the
+//! level the child wrote (`RUST_LOG=infergate::pod=warn` hides the chatter).
 //!
 //! [`LocalPods`] runs every replica as a child process of the gateway's own binary; a
 //! Kubernetes orchestrator (a Deployment per revision) will implement the same
@@ -33,6 +33,10 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 
 pub use self::local::{LocalPods, LocalPodsConfig};
+
+/// Set in a pod's environment: its logs go to the gateway, which adds the timestamp, so the
+/// predictor writes lines without one (`LEVEL message fields`).
+pub const POD_LOGS_ENV: &str = "INFERGATE_POD_LOGS";
 
 /// What to run for one revision.
 #[derive(Clone, Debug)]
