@@ -252,9 +252,18 @@ impl Admin {
         Ok(file)
     }
 
-    /// Asks the controller to re-read the folder now rather than on the watcher's next event.
+    /// Has the controller re-read the folder now (rather than on the watcher's next event) and
+    /// waits until it has published the result.
     async fn reload(&self) {
-        let _ = self.controller.send(Msg::Reload).await;
+        let (done, reloaded) = tokio::sync::oneshot::channel();
+        if self
+            .controller
+            .send(Msg::Reload { done: Some(done) })
+            .await
+            .is_ok()
+        {
+            let _ = reloaded.await;
+        }
     }
 }
 

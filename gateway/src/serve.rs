@@ -248,7 +248,7 @@ fn watch(
             // Editors write in several steps; let the burst settle, then reload once.
             tokio::time::sleep(Duration::from_millis(50)).await;
             while rx.try_recv().is_ok() {}
-            if inbox.send(Msg::Reload).await.is_err() {
+            if inbox.send(Msg::Reload { done: None }).await.is_err() {
                 break;
             }
         }

@@ -60,7 +60,11 @@ pub struct Published {
 #[derive(Debug)]
 pub enum Msg {
     /// The config folder changed: reload it.
-    Reload,
+    Reload {
+        /// Answered once the reload is done and published (the admin API waits on it, so a
+        /// `get` right after an `apply` already shows the change).
+        done: Option<tokio::sync::oneshot::Sender<()>>,
+    },
     Pod(PodEvent),
     /// A drained replica has stopped.
     Stopped {
@@ -134,7 +138,12 @@ impl Controller {
         self.reload();
         while let Some(msg) = inbox.recv().await {
             match msg {
-                Msg::Reload => self.reload(),
+                Msg::Reload { done } => {
+                    self.reload();
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                }
                 Msg::Pod(event) => self.on_pod(event),
                 Msg::Stopped { revision, replica } => {
                     tracing::debug!(%revision, replica, "Replica stopped.");
