@@ -72,7 +72,11 @@ pub(crate) fn check_invariants(config: &AutoscalerConfig, ticks: &[Tick]) -> Res
         let up = (config.max_scale_up_rate * ready).ceil() as u32;
         let down = (ready / config.max_scale_down_rate).floor() as u32;
         let floor = config.min_scale.max(config.initial_scale);
-        if desired > up.max(floor) {
+        // Knative applies the caps to each decision, then holds the panic peak: while panicking,
+        // keeping an earlier (capped) peak may exceed the cap of the replicas ready now.
+        let holds_panic_peak = t.decision.panic
+            && previous.is_some_and(|p| p.decision.panic && desired <= p.decision.desired_replicas);
+        if desired > up.max(floor) && !holds_panic_peak {
             return Err(format!(
                 "t={}s: {desired} replicas from {} ready exceeds the up cap {up}",
                 t.at, t.ready

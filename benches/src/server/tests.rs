@@ -129,7 +129,12 @@ async fn a_gateway_ready_line_is_found_and_memory_covers_the_process_or_its_tree
         tree.rss_kib > own.rss_kib,
         "the tree adds `sleep`: {tree:?} vs {own:?}"
     );
-    assert_eq!(server.peak_rss_kib().unwrap(), tree.peak_kib);
+    // The peak covers the tree (more than the shell alone). Not equal to `tree.peak_kib`: the
+    // forked child may exec `sleep` between the two reads, which resets its own peak.
+    assert!(
+        server.peak_rss_kib().unwrap() > own.peak_kib,
+        "peak covers the tree: {own:?}"
+    );
     tokio::time::timeout(Duration::from_secs(10), server.stop())
         .await
         .unwrap()
