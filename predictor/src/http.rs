@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
@@ -69,7 +69,8 @@ pub fn json(status: StatusCode, body: Bytes) -> Response<ResponseBody> {
     response
 }
 
-/// `{"error": message}` with the given status; overload statuses carry `Retry-After: 1`.
+/// `{"error": message}` with the given status; overload statuses carry `Retry-After: 1`, and a
+/// 413 closes the connection.
 pub fn error(status: StatusCode, message: &str) -> Response<ResponseBody> {
     let body = serde_json::to_vec(&serde_json::json!({ "error": message }))
         .expect("a JSON object of one string always serialises");
@@ -81,6 +82,13 @@ pub fn error(status: StatusCode, message: &str) -> Response<ResponseBody> {
         response
             .headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The body was refused unread, so the connection cannot be reused: say so, or a client
+        // that pools connections sends its next request into a closing socket.
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }
