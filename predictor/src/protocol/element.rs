@@ -105,57 +105,42 @@ int_element! {
     i64 => I64, write_i64;
 }
 
-impl Element for f32 {
-    const DATATYPE: DataType = DataType::F32;
+/// `f32` and `f64`: core's parsers round the decimal straight to the type (no double rounding
+/// through f64 for f32); non-finite values are out of range on the way in and `null` on the way
+/// out.
+macro_rules! float_element {
+    ($($t:ty => $variant:ident, $write:ident;)*) => {$(
+        impl Element for $t {
+            const DATATYPE: DataType = DataType::$variant;
 
-    fn from_json_number(token: &str) -> Result<Self, ValueProblem> {
-        // core's parser rounds the decimal straight to f32 (no double rounding through f64).
-        match token.parse::<f32>() {
-            Ok(v) if v.is_finite() => Ok(v),
-            _ => Err(ValueProblem::OutOfRange {
-                value: token.to_owned(),
-                datatype: Self::DATATYPE,
-            }),
+            fn from_json_number(token: &str) -> Result<Self, ValueProblem> {
+                match token.parse::<$t>() {
+                    Ok(v) if v.is_finite() => Ok(v),
+                    _ => Err(ValueProblem::OutOfRange {
+                        value: token.to_owned(),
+                        datatype: Self::DATATYPE,
+                    }),
+                }
+            }
+
+            fn write_json(&self, out: &mut Vec<u8>) {
+                if self.is_finite() {
+                    written(CompactFormatter.$write(out, *self));
+                } else {
+                    out.extend_from_slice(b"null");
+                }
+            }
+
+            fn into_data(values: Vec<Self>) -> TensorData {
+                TensorData::$variant(values)
+            }
         }
-    }
-
-    fn write_json(&self, out: &mut Vec<u8>) {
-        if self.is_finite() {
-            written(CompactFormatter.write_f32(out, *self));
-        } else {
-            out.extend_from_slice(b"null");
-        }
-    }
-
-    fn into_data(values: Vec<Self>) -> TensorData {
-        TensorData::F32(values)
-    }
+    )*};
 }
 
-impl Element for f64 {
-    const DATATYPE: DataType = DataType::F64;
-
-    fn from_json_number(token: &str) -> Result<Self, ValueProblem> {
-        match token.parse::<f64>() {
-            Ok(v) if v.is_finite() => Ok(v),
-            _ => Err(ValueProblem::OutOfRange {
-                value: token.to_owned(),
-                datatype: Self::DATATYPE,
-            }),
-        }
-    }
-
-    fn write_json(&self, out: &mut Vec<u8>) {
-        if self.is_finite() {
-            written(CompactFormatter.write_f64(out, *self));
-        } else {
-            out.extend_from_slice(b"null");
-        }
-    }
-
-    fn into_data(values: Vec<Self>) -> TensorData {
-        TensorData::F64(values)
-    }
+float_element! {
+    f32 => F32, write_f32;
+    f64 => F64, write_f64;
 }
 
 impl Element for f16 {
