@@ -360,6 +360,10 @@ async fn bad_input_is_a_clear_4xx_and_the_server_keeps_serving() {
     for (what, body, status, needle) in cases {
         let reply = http.post(&url, body).await;
         reply.assert_status(status, what);
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The body was refused unread: the connection must not be reused.
+            assert_eq!(reply.headers["connection"], "close", "{what}");
+        }
         let message = reply.error();
         assert!(
             message.contains(needle),
