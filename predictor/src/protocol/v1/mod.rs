@@ -243,13 +243,8 @@ fn write_named_rows(out: &mut Vec<u8>, tensors: &[Tensor], rows: usize) {
         }
         out.push(b'{');
         for (i, t) in tensors.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            super::element::write_json_str(out, t.name());
-            out.push(b':');
             let inner = &t.shape()[1..];
-            json::write_nested(out, t.data(), row * inner.iter().product::<usize>(), inner);
+            write_member(out, i, t, row * inner.iter().product::<usize>(), inner);
         }
         out.push(b'}');
     }
@@ -259,14 +254,20 @@ fn write_named_rows(out: &mut Vec<u8>, tensors: &[Tensor], rows: usize) {
 fn write_columns(out: &mut Vec<u8>, tensors: &[Tensor]) {
     out.push(b'{');
     for (i, t) in tensors.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        super::element::write_json_str(out, t.name());
-        out.push(b':');
-        json::write_nested(out, t.data(), 0, t.shape());
+        write_member(out, i, t, 0, t.shape());
     }
     out.push(b'}');
+}
+
+/// `"name": nested values` of `t` from element `offset` with `shape`, comma-separated after the
+/// first member (`i > 0`).
+fn write_member(out: &mut Vec<u8>, i: usize, t: &Tensor, offset: usize, shape: &[usize]) {
+    if i > 0 {
+        out.push(b',');
+    }
+    super::element::write_json_str(out, t.name());
+    out.push(b':');
+    json::write_nested(out, t.data(), offset, shape);
 }
 
 #[cfg(test)]
