@@ -206,6 +206,7 @@ main() {
     install_onnxruntime
     install_minilm
     link_examples
+    "$REPO_ROOT/scripts/build-transformers.sh"  # the example WASM transformers (rustup target + cargo)
     if [[ $WITH_PYTHON == 1 ]]; then
         install_python_venv
     fi

@@ -8,5 +8,6 @@ cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 
 scripts/setup.sh
 benches/peers/setup-nginx.sh >/dev/null
+scripts/setup-prometheus.sh >/dev/null
 echo "==> cargo test --workspace $*"
 cargo test --workspace "$@"

@@ -8,6 +8,10 @@
 //! replica fires a poke, so the autoscaler can scale from zero at once instead of at its next
 //! tick.
 //!
+//! [`Activator::try_acquire`] is the fast path for warm traffic: while nobody waits and a slot is
+//! free it takes one with a compare-and-swap, without a message to the owner task, so the same
+//! slot count bounds requests that queued and requests that did not.
+//!
 //! Bounds: a full queue answers [`ActivatorError::QueueFull`] at once (503 + `Retry-After`);
 //! a wait longer than [`ActivatorConfig::max_wait`] ends in [`ActivatorError::Timeout`] (503);
 //! the request's own deadline ends in [`ActivatorError::DeadlineExceeded`] (504).
@@ -61,6 +65,7 @@ pub struct ActivatorStats {
 pub struct Activator {
     commands: mpsc::Sender<Command>,
     capacity: Arc<watch::Sender<Capacity>>,
+    slots: Arc<Slots>,
     config: ActivatorConfig,
 }
 
@@ -72,7 +77,7 @@ pub struct Pokes(mpsc::Receiver<()>);
 #[derive(Debug)]
 #[must_use = "dropping the permit frees the slot at once"]
 pub struct Permit {
-    releases: Arc<Releases>,
+    slots: Arc<Slots>,
 }
 
 #[derive(Debug)]
@@ -87,20 +92,26 @@ struct Capacity {
     container_concurrency: u32,
 }
 
-/// Released permits, counted lock-free so that `Drop` never blocks nor needs a channel slot.
+/// The slots, shared lock-free by the worker, [`Activator::try_acquire`] and every [`Permit`]:
+/// `Drop` never blocks nor needs a channel slot.
 #[derive(Debug, Default)]
-struct Releases {
-    count: AtomicUsize,
-    notify: Notify,
+struct Slots {
+    /// Permits out now.
+    in_flight: AtomicUsize,
+    /// Most permits out at once (`ready x containerConcurrency`).
+    limit: AtomicUsize,
+    /// Requests waiting in the queue; the fast path steps aside while any wait (FIFO).
+    queued: AtomicUsize,
+    /// Wakes the worker when a slot frees while requests wait.
+    freed: Notify,
 }
 
 /// The task that owns the queue.
 struct Worker {
     config: ActivatorConfig,
     queue: VecDeque<oneshot::Sender<Result<Permit, ActivatorError>>>,
-    in_flight: usize,
     capacity: watch::Receiver<Capacity>,
-    releases: Arc<Releases>,
+    slots: Arc<Slots>,
     pokes: mpsc::Sender<()>,
 }
 
@@ -161,21 +172,33 @@ impl Activator {
         let (commands, commands_rx) = mpsc::channel(config.queue_depth.clamp(1, 1024));
         let (capacity, capacity_rx) = watch::channel(Capacity::default());
         let (pokes, pokes_rx) = mpsc::channel(1);
+        let slots = Arc::new(Slots::default());
         let worker = Worker {
             config,
             queue: VecDeque::new(),
-            in_flight: 0,
             capacity: capacity_rx,
-            releases: Arc::default(),
+            slots: Arc::clone(&slots),
             pokes,
         };
         tokio::spawn(worker.run(commands_rx));
         let handle = Self {
             commands,
             capacity: Arc::new(capacity),
+            slots,
             config,
         };
         (handle, Pokes(pokes_rx))
+    }
+
+    /// A slot at once, without queueing, when one is free and nobody waits: an atomic
+    /// compare-and-swap, never a message to the worker. `None`: use [`Activator::enqueue`].
+    pub fn try_acquire(&self) -> Option<Permit> {
+        if self.slots.queued.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        self.slots.take_one().then(|| Permit {
+            slots: Arc::clone(&self.slots),
+        })
     }
 
     /// Waits (FIFO) for a slot, until `deadline` (the request's own) or the activator's
@@ -202,10 +225,13 @@ impl Activator {
     /// Tells the activator how many replicas are ready and how many requests each may take
     /// (`0` = unlimited). Latest wins; never blocks.
     pub fn capacity_changed(&self, ready_replicas: u32, container_concurrency: u32) {
-        self.capacity.send_replace(Capacity {
+        let capacity = Capacity {
             ready_replicas,
             container_concurrency,
-        });
+        };
+        // The fast path reads the limit at once; the worker hears of it through the watch.
+        self.slots.limit.store(capacity.limit(), Ordering::SeqCst);
+        self.capacity.send_replace(capacity);
     }
 
     /// Requests waiting and requests let through right now.
@@ -237,9 +263,25 @@ impl Pokes {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.releases.count.fetch_add(1, Ordering::AcqRel);
-        // `notify_one` stores a wake-up when the worker is not waiting, so none is lost.
-        self.releases.notify.notify_one();
+        self.slots.in_flight.fetch_sub(1, Ordering::SeqCst);
+        // Wake the worker only when someone waits. A request queued after this check finds the
+        // freed slot itself: the worker releases after every enqueue. `notify_one` stores a
+        // wake-up when the worker is not waiting, so none is lost.
+        if self.slots.queued.load(Ordering::SeqCst) > 0 {
+            self.slots.freed.notify_one();
+        }
+    }
+}
+
+// === impl Slots ===
+
+impl Slots {
+    /// Takes a slot if one is free under the limit.
+    fn take_one(&self) -> bool {
+        let limit = self.limit.load(Ordering::SeqCst);
+        self.in_flight
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < limit).then_some(n + 1))
+            .is_ok()
     }
 }
 
@@ -260,14 +302,11 @@ impl Capacity {
 impl Worker {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         loop {
-            let releases = Arc::clone(&self.releases);
+            let slots = Arc::clone(&self.slots);
             tokio::select! {
                 biased;
                 // Freed slots first: they let the head of the queue through.
-                () = releases.notify.notified() => {
-                    let freed = releases.count.swap(0, Ordering::AcqRel);
-                    self.in_flight = self.in_flight.saturating_sub(freed);
-                }
+                () = slots.freed.notified() => {}
                 // Then new replicas, for the same reason.
                 changed = self.capacity.changed() => {
                     if changed.is_err() {
@@ -279,8 +318,9 @@ impl Worker {
                     None => break,
                     Some(Command::Enqueue(reply)) => self.admit(reply),
                     Some(Command::Stats(reply)) => {
-                        self.queue.retain(|waiter| !waiter.is_closed());
-                        let stats = ActivatorStats { queued: self.queue.len(), in_flight: self.in_flight };
+                        self.prune();
+                        let in_flight = self.slots.in_flight.load(Ordering::SeqCst);
+                        let stats = ActivatorStats { queued: self.queue.len(), in_flight };
                         let _ = reply.send(stats); // The caller gave up; nothing to do.
                     }
                 },
@@ -292,7 +332,7 @@ impl Worker {
     fn admit(&mut self, reply: oneshot::Sender<Result<Permit, ActivatorError>>) {
         if self.queue.len() >= self.config.queue_depth {
             // Waiters that timed out still hold a slot until pruned; prune only when it matters.
-            self.queue.retain(|waiter| !waiter.is_closed());
+            self.prune();
         }
         if self.queue.len() >= self.config.queue_depth {
             let _ = reply.send(Err(ActivatorError::QueueFull {
@@ -306,21 +346,33 @@ impl Worker {
             let _ = self.pokes.try_send(());
         }
         self.queue.push_back(reply);
+        self.slots.queued.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Drops the waiters that gave up.
+    fn prune(&mut self) {
+        let before = self.queue.len();
+        self.queue.retain(|waiter| !waiter.is_closed());
+        self.slots
+            .queued
+            .fetch_sub(before - self.queue.len(), Ordering::SeqCst);
     }
 
     /// Lets waiters through, oldest first, while there is capacity.
     fn release(&mut self) {
-        let limit = self.capacity.borrow().limit();
-        while self.in_flight < limit {
-            let Some(waiter) = self.queue.pop_front() else {
-                break;
-            };
-            if waiter.is_closed() {
+        while !self.queue.is_empty() {
+            if self.queue.front().is_some_and(|w| w.is_closed()) {
+                self.queue.pop_front();
+                self.slots.queued.fetch_sub(1, Ordering::SeqCst);
                 continue;
             }
-            self.in_flight += 1;
+            if !self.slots.take_one() {
+                break;
+            }
+            let waiter = self.queue.pop_front().expect("checked non-empty");
+            self.slots.queued.fetch_sub(1, Ordering::SeqCst);
             let permit = Permit {
-                releases: Arc::clone(&self.releases),
+                slots: Arc::clone(&self.slots),
             };
             // If the waiter gave up meanwhile, the returned permit drops and frees its slot.
             let _ = waiter.send(Ok(permit));

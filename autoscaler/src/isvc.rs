@@ -181,7 +181,7 @@ fn parse_u32(key: &'static str, value: &str) -> Result<u32, ConfigError> {
 }
 
 /// A Go duration as Knative writes them (`60s`, `1m30s`, `500ms`, `1h`); no sign.
-pub(crate) fn parse_duration(key: &'static str, value: &str) -> Result<Duration, ConfigError> {
+pub fn parse_duration(key: &'static str, value: &str) -> Result<Duration, ConfigError> {
     let err = || parse_error(key, value, "a duration such as `60s` or `1m30s`");
     if value == "0" {
         return Ok(Duration::ZERO);

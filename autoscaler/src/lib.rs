@@ -45,5 +45,6 @@ pub use self::{
         default_tick_interval,
     },
     decider::{DeciderState, Decision, Metrics, decide},
+    isvc::parse_duration,
     window::{BucketWindow, MetricWindows},
 };

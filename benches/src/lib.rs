@@ -13,8 +13,10 @@
 //!                               what the gateway hop adds, next to what nginx adds
 //! infergate-bench transport  -> hyper client -> hyper server process over loopback TCP vs a Unix
 //!                               socket, at c = 1, 64: which one the gateway -> pod hop should use
+//! infergate-bench batching   -> the MLP predictor with dynamic batching on vs off at c = 64
 //! ```
 
+pub mod batching;
 pub mod gateway;
 pub mod load;
 pub mod machine;

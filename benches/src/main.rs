@@ -6,6 +6,7 @@
 //! cargo run --release -p infergate-benches -- predictor     # infergate vs KServe, rewrites BENCHMARKS.md
 //! cargo run --release -p infergate-benches -- gateway       # the gateway hop vs direct vs nginx
 //! cargo run --release -p infergate-benches -- transport     # loopback TCP vs Unix socket
+//! cargo run --release -p infergate-benches -- batching      # MLP, dynamic batching on vs off
 //! cargo run --release -p infergate-benches -- all           # every comparison that exists
 //! ```
 
@@ -20,6 +21,7 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use http::{HeaderName, HeaderValue, Uri};
 
+use infergate_benches::batching::{self, BatchingArgs};
 use infergate_benches::gateway::{self, GatewayArgs, NginxArgs};
 use infergate_benches::load::{self, LoadConfig};
 use infergate_benches::predictor::{self, PredictorArgs};
@@ -49,11 +51,14 @@ enum Command {
     Gateway(GatewayArgs),
     /// Loopback TCP vs a Unix domain socket between a hyper client and a hyper server process.
     Transport(TransportArgs),
+    /// The MLP predictor with dynamic batching on vs off, at c = 64.
+    Batching(BatchingArgs),
     /// The server side of `transport` (started by it, in its own process).
     #[command(hide = true)]
     TransportServer(TransportServerArgs),
-    /// Every comparison that exists: `predictor`, `gateway`, then `transport` (which take `--runs`,
-    /// `--warmup`, `--duration`, `--infergate-*`, `--no-write`, `--output` and `--repo` from here).
+    /// Every comparison that exists: `predictor`, `gateway`, `transport`, then `batching` (which
+    /// take `--runs`, `--warmup`, `--duration`, `--infergate-*`, `--no-write`, `--output` and
+    /// `--repo` from here).
     All(AllArgs),
 }
 
@@ -120,6 +125,11 @@ fn main() -> ExitCode {
             Command::Gateway(args) => gateway::run(&args, cli.loadgen_threads, reproduce_command())
                 .await
                 .map(|()| true),
+            Command::Batching(args) => {
+                batching::run(&args, cli.loadgen_threads, reproduce_command())
+                    .await
+                    .map(|()| true)
+            }
             Command::Transport(args) => {
                 transport::run(&args, cli.loadgen_threads, reproduce_command())
                     .await
@@ -144,9 +154,14 @@ async fn run_all(args: AllArgs, loadgen_threads: usize) -> anyhow::Result<()> {
     let command = reproduce_command();
     let gateway_args = GatewayArgs::for_all(&args.predictor, args.gateway_concurrency, args.nginx);
     let transport_args = TransportArgs::for_all(&args.predictor.bench);
+    let batching_args = BatchingArgs {
+        workers: args.predictor.infergate_workers,
+        ..BatchingArgs::for_all(&args.predictor.bench)
+    };
     predictor::run(&args.predictor, loadgen_threads, command.clone()).await?;
     gateway::run(&gateway_args, loadgen_threads, command.clone()).await?;
-    transport::run(&transport_args, loadgen_threads, command).await
+    transport::run(&transport_args, loadgen_threads, command.clone()).await?;
+    batching::run(&batching_args, loadgen_threads, command).await
 }
 
 /// Runs `load`; `Ok(false)` when the run had errors (the report is printed either way).

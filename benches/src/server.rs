@@ -26,6 +26,26 @@ pub const PREDICTOR_READY_PREFIX: &str = "infergate-predictor ready on http://";
 /// The readiness line's prefix on `infergate serve`'s stdout (the gateway).
 pub const GATEWAY_READY_PREFIX: &str = "infergate ready on http://";
 
+/// `infergate serve --config CONFIG_DIR` on free loopback ports (its own and its metrics'), to
+/// start with [`ServerProcess::start_with_ready_prefix`] and [`GATEWAY_READY_PREFIX`]; callers
+/// add their own flags.
+pub(crate) fn serve_command(bin: &Path, config_dir: &Path) -> Command {
+    let mut command = Command::new(bin);
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(config_dir)
+        .args([
+            "--http-port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--host",
+            "127.0.0.1",
+        ]);
+    command
+}
+
 /// A running server process whose output goes to a log file.
 #[derive(Debug)]
 pub struct ServerProcess {
@@ -214,6 +234,11 @@ impl ServerProcess {
         })
     }
 
+    /// The process id (the process has not been reaped while `self` lives).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -348,7 +373,7 @@ fn status_kib(status: &str, key: &str) -> Option<u64> {
 }
 
 /// The direct children of `pid`, from every thread's `children` list.
-fn children(pid: u32) -> Vec<u32> {
+pub(crate) fn children(pid: u32) -> Vec<u32> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };

@@ -3,9 +3,11 @@
 
 pub mod admin;
 pub mod controller;
+pub mod ingress;
 pub mod metrics;
 pub mod pods;
 pub mod proxy;
 pub mod route;
+pub mod scaling;
 pub mod serve;
 pub mod store;

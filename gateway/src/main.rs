@@ -52,6 +52,7 @@ fn main() -> ExitCode {
             },
             Command::Delete(args) => verbs::delete(args).await,
             Command::Rollback(args) => verbs::rollback(args).await,
+            Command::Monitor(args) => monitor(args).await,
         }
     });
     match result {
@@ -80,7 +81,25 @@ fn limit_rayon_threads(threads: usize) {
     }
 }
 
+/// The cluster-wide autoscaler settings from `serve`'s flags.
+fn autoscaler_defaults(args: &cli::ServeArgs) -> infergate_gateway::controller::AutoscalerDefaults {
+    let defaults = infergate_gateway::controller::AutoscalerDefaults::default();
+    infergate_gateway::controller::AutoscalerDefaults {
+        tick_interval: args.autoscaler_tick,
+        sample_interval: defaults.sample_interval.min(args.autoscaler_tick),
+        scale_to_zero_grace_period: args.scale_to_zero_grace_period,
+        max_replicas: args.max_replicas.unwrap_or(defaults.max_replicas),
+        activator: infergate_autoscaler::ActivatorConfig {
+            queue_depth: args.activator_queue_depth,
+            max_wait: args.activator_max_wait,
+            ..defaults.activator
+        },
+        ..defaults
+    }
+}
+
 async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
+    let autoscaling = autoscaler_defaults(&args);
     let config = infergate_gateway::serve::ServeConfig {
         config_dir: args.config,
         state_file: None,
@@ -89,8 +108,10 @@ async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
         domain: args.domain,
         binary: None,
         predictor_workers: args.predictor_workers,
+        pod_transport: args.pod_transport,
         max_body_bytes: args.max_body_bytes,
         drain_timeout: std::time::Duration::from_secs(args.drain_timeout),
+        autoscaling,
     };
     infergate_gateway::serve::serve(
         config,
@@ -108,13 +129,38 @@ async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
     .await
 }
 
+async fn monitor(args: cli::MonitorArgs) -> anyhow::Result<()> {
+    let config = infergate_monitor::standalone::StandaloneConfig {
+        upstream: args.upstream,
+        http: std::net::SocketAddr::new(args.host, args.http_port),
+        metrics: Some(std::net::SocketAddr::new(args.host, args.metrics_port)),
+        config_file: args.config,
+        max_body_bytes: args.max_body_bytes,
+        drain_timeout: std::time::Duration::from_secs(args.drain_timeout),
+    };
+    infergate_monitor::standalone::run(
+        config,
+        infergate_predictor::http::shutdown_signal(),
+        |addr, metrics| {
+            // Machine-readable lines on stdout, as `serve` prints them.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "infergate monitor ready on http://{addr}");
+            if let Some(metrics) = metrics {
+                let _ = writeln!(out, "infergate metrics on http://{metrics}/metrics");
+            }
+            let _ = out.flush();
+        },
+    )
+    .await
+}
+
 async fn predictor(args: cli::PredictorArgs) -> anyhow::Result<()> {
     let server = infergate_predictor::Server::bind(args.into_config()).await?;
     server
         .run(infergate_predictor::http::shutdown_signal(), |addr| {
             // The one line on stdout: the gateway and benches wait for it instead of polling.
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "infergate-predictor ready on http://{addr}");
+            let _ = writeln!(out, "infergate-predictor ready on {addr}");
             let _ = out.flush();
         })
         .await?;

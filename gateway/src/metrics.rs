@@ -1,4 +1,4 @@
-//! The gateway's Prometheus metrics: every name is defined here, once.
+//! The gateway's Prometheus metrics (every name is defined once, in `infergate_monitor::names`).
 //!
 //! Labels are bounded: `namespace`, `model` and `revision` come from the InferenceServices being
 //! served (an unknown model is counted under `model=""`), `protocol` is `v1`, `v2` or `other`, and
@@ -7,27 +7,18 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::controller::Views;
 
-/// Requests answered by the gateway.
-pub const REQUESTS_TOTAL: &str = "infergate_requests_total";
-/// Time from request headers to response headers, in seconds.
-pub const REQUEST_DURATION_SECONDS: &str = "infergate_request_duration_seconds";
-/// Requests being answered now.
-pub const REQUESTS_IN_FLIGHT: &str = "infergate_requests_in_flight";
-/// Replicas per revision by state (`ready`, `desired`).
-pub const REVISION_REPLICAS: &str = "infergate_revision_replicas";
-/// Percent of a service's traffic each revision receives.
-pub const REVISION_TRAFFIC_PERCENT: &str = "infergate_revision_traffic_percent";
-
-/// Latency buckets from 100 µs to 60 s.
-const DURATION_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0, 30.0, 60.0,
-];
+use infergate_monitor::names::{
+    ACTIVATOR_QUEUE_DEPTH, ACTIVATOR_QUEUE_WAIT_SECONDS, COLD_START_SECONDS, DURATION_BUCKETS,
+    REQUEST_DURATION_SECONDS, REQUESTS_IN_FLIGHT, REQUESTS_TOTAL, REVISION_ACTIVATOR_IN_PATH,
+    REVISION_PANIC_CONCURRENCY, REVISION_PANIC_MODE, REVISION_PANIC_RPS, REVISION_REPLICAS,
+    REVISION_STABLE_CONCURRENCY, REVISION_STABLE_RPS, REVISION_TRAFFIC_PERCENT,
+};
 
 /// The gateway's metric families.
 #[derive(Clone, Debug)]
@@ -38,6 +29,13 @@ pub struct Metrics {
     in_flight: IntGaugeVec,
     replicas: IntGaugeVec,
     traffic: IntGaugeVec,
+    queue_depth: IntGaugeVec,
+    queue_wait: HistogramVec,
+    cold_start: HistogramVec,
+    panic_mode: IntGaugeVec,
+    in_path: IntGaugeVec,
+    /// Stable and panic window averages: `[concurrency, rps]` x `[stable, panic]`.
+    observed: [[GaugeVec; 2]; 2],
 }
 
 /// Where a request went, for its labels.
@@ -49,54 +47,114 @@ pub struct RequestLabels<'a> {
     pub protocol: &'static str,
 }
 
+const REVISION: &[&str] = &["namespace", "model", "revision"];
+
 // === impl Metrics ===
 
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let requests = IntCounterVec::new(
-            Opts::new(REQUESTS_TOTAL, "Requests answered by the gateway."),
-            &["namespace", "model", "revision", "protocol", "code"],
-        )
-        .expect("valid metric");
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                REQUEST_DURATION_SECONDS,
-                "Time from request to response headers.",
-            )
-            .buckets(DURATION_BUCKETS.to_vec()),
-            &["namespace", "model", "revision", "protocol"],
-        )
-        .expect("valid metric");
-        let in_flight = IntGaugeVec::new(
-            Opts::new(REQUESTS_IN_FLIGHT, "Requests being answered now."),
-            &["namespace", "model"],
-        )
-        .expect("valid metric");
-        let replicas = IntGaugeVec::new(
-            Opts::new(REVISION_REPLICAS, "Replicas per revision by state."),
-            &["namespace", "model", "revision", "state"],
-        )
-        .expect("valid metric");
-        let traffic = IntGaugeVec::new(
-            Opts::new(
-                REVISION_TRAFFIC_PERCENT,
-                "Percent of the traffic each revision receives.",
-            ),
-            &["namespace", "model", "revision"],
-        )
-        .expect("valid metric");
-        for collector in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(duration.clone()),
-            Box::new(in_flight.clone()),
-            Box::new(replicas.clone()),
-            Box::new(traffic.clone()),
-        ] {
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
             registry
-                .register(collector)
+                .register(Box::new(metric.clone()))
                 .expect("each metric is registered once");
-        }
+            metric
+        };
+        let int_gauge = |name: &str, help: &str, labels: &[&str]| {
+            let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("each metric is registered once");
+            metric
+        };
+        let gauge = |name: &str, help: &str| {
+            let metric = GaugeVec::new(Opts::new(name, help), REVISION).expect("valid metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("each metric is registered once");
+            metric
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            let opts = HistogramOpts::new(name, help).buckets(DURATION_BUCKETS.to_vec());
+            let metric = HistogramVec::new(opts, labels).expect("valid metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("each metric is registered once");
+            metric
+        };
+        let requests = counter(
+            REQUESTS_TOTAL,
+            "Requests answered by the gateway.",
+            &["namespace", "model", "revision", "protocol", "code"],
+        );
+        let duration = histogram(
+            REQUEST_DURATION_SECONDS,
+            "Time from request to response headers.",
+            &["namespace", "model", "revision", "protocol"],
+        );
+        let in_flight = int_gauge(
+            REQUESTS_IN_FLIGHT,
+            "Requests being answered now.",
+            &["namespace", "model"],
+        );
+        let replicas = int_gauge(
+            REVISION_REPLICAS,
+            "Replicas per revision by state: ready, actual (running or starting), desired.",
+            &["namespace", "model", "revision", "state"],
+        );
+        let traffic = int_gauge(
+            REVISION_TRAFFIC_PERCENT,
+            "Percent of the traffic each revision receives.",
+            REVISION,
+        );
+        let queue_depth = int_gauge(
+            ACTIVATOR_QUEUE_DEPTH,
+            "Requests waiting in the revision's activator queue.",
+            REVISION,
+        );
+        let queue_wait = histogram(
+            ACTIVATOR_QUEUE_WAIT_SECONDS,
+            "Time requests waited in the activator for a replica.",
+            REVISION,
+        );
+        let cold_start = histogram(
+            COLD_START_SECONDS,
+            "First request to a revision at zero replicas, to its response headers.",
+            REVISION,
+        );
+        let panic_mode = int_gauge(
+            REVISION_PANIC_MODE,
+            "1 while the revision's autoscaler is in panic mode.",
+            REVISION,
+        );
+        let in_path = int_gauge(
+            REVISION_ACTIVATOR_IN_PATH,
+            "1 while Knative's target-burst-capacity rule would keep the activator in the path.",
+            REVISION,
+        );
+        let observed = [
+            [
+                gauge(
+                    REVISION_STABLE_CONCURRENCY,
+                    "Requests in flight, averaged over the stable window.",
+                ),
+                gauge(
+                    REVISION_PANIC_CONCURRENCY,
+                    "Requests in flight, averaged over the panic window.",
+                ),
+            ],
+            [
+                gauge(
+                    REVISION_STABLE_RPS,
+                    "Requests per second, averaged over the stable window.",
+                ),
+                gauge(
+                    REVISION_PANIC_RPS,
+                    "Requests per second, averaged over the panic window.",
+                ),
+            ],
+        ];
         Metrics {
             registry,
             requests,
@@ -104,7 +162,32 @@ impl Metrics {
             in_flight,
             replicas,
             traffic,
+            queue_depth,
+            queue_wait,
+            cold_start,
+            panic_mode,
+            in_path,
+            observed,
         }
+    }
+
+    /// The registry the exposition renders; other parts (monitoring) register into it.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Records how long a request waited in the activator (`[namespace, model, revision]`).
+    pub fn observe_queue_wait(&self, labels: [&str; 3], waited: Duration) {
+        self.queue_wait
+            .with_label_values(&labels)
+            .observe(waited.as_secs_f64());
+    }
+
+    /// Records a cold start (`[namespace, model, revision]`).
+    pub fn observe_cold_start(&self, labels: [&str; 3], took: Duration) {
+        self.cold_start
+            .with_label_values(&labels)
+            .observe(took.as_secs_f64());
     }
 
     /// Counts a request as started; the guard counts it as finished when dropped.
@@ -132,8 +215,18 @@ impl Metrics {
 
     /// The Prometheus text exposition, with replica and traffic gauges read from `views`.
     pub fn render(&self, views: &Views) -> String {
-        self.replicas.reset();
-        self.traffic.reset();
+        for family in [
+            &self.replicas,
+            &self.traffic,
+            &self.queue_depth,
+            &self.panic_mode,
+            &self.in_path,
+        ] {
+            family.reset();
+        }
+        for family in self.observed.iter().flatten() {
+            family.reset();
+        }
         for ((namespace, model), service) in &views.services {
             for revision in &service.revisions {
                 let labels = |state| {
@@ -148,15 +241,37 @@ impl Metrics {
                     .with_label_values(&labels("ready"))
                     .set(revision.ready_replicas as i64);
                 self.replicas
-                    .with_label_values(&labels("desired"))
+                    .with_label_values(&labels("actual"))
                     .set(revision.desired_replicas as i64);
+                let rev = [namespace.as_str(), model.as_str(), revision.name.as_str()];
                 self.traffic
-                    .with_label_values(&[
-                        namespace.as_str(),
-                        model.as_str(),
-                        revision.name.as_str(),
-                    ])
+                    .with_label_values(&rev)
                     .set(i64::from(revision.traffic));
+                let Some(scaling) = &revision.scaling else {
+                    self.replicas
+                        .with_label_values(&labels("desired"))
+                        .set(revision.desired_replicas as i64);
+                    continue;
+                };
+                let view = scaling.view();
+                self.replicas
+                    .with_label_values(&labels("desired"))
+                    .set(i64::from(view.desired));
+                self.queue_depth
+                    .with_label_values(&rev)
+                    .set(i64::try_from(view.queued).unwrap_or(i64::MAX));
+                self.panic_mode
+                    .with_label_values(&rev)
+                    .set(i64::from(view.panic));
+                self.in_path
+                    .with_label_values(&rev)
+                    .set(i64::from(view.activator_in_path));
+                let [stable, panic] = match view.metric {
+                    "rps" => &self.observed[1],
+                    _ => &self.observed[0],
+                };
+                stable.with_label_values(&rev).set(view.stable);
+                panic.with_label_values(&rev).set(view.panic_value);
             }
         }
         let mut out = Vec::new();

@@ -13,15 +13,17 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use http::Response;
-use http_body_util::BodyExt;
 use notify::Watcher as _;
 use tokio::sync::mpsc;
 
-use crate::admin::{self, Admin};
-use crate::controller::{Controller, ControllerConfig, Msg};
-use crate::metrics::{self, Metrics, RequestLabels};
+use infergate_monitor::{Monitor, MonitorConfig};
+
+use crate::admin::Admin;
+use crate::controller::{AutoscalerDefaults, Controller, ControllerConfig, Msg};
+use crate::ingress::Ingress;
+use crate::metrics::Metrics;
 use crate::pods::{LocalPods, LocalPodsConfig};
-use crate::proxy::{BoxBody, Proxy, ProxyConfig};
+use crate::proxy::{Proxy, ProxyConfig};
 use crate::store::{Store, is_config_file};
 
 /// Everything `infergate serve` needs.
@@ -41,10 +43,14 @@ pub struct ServeConfig {
     pub binary: Option<PathBuf>,
     /// `--workers` for each predictor replica.
     pub predictor_workers: Option<usize>,
+    /// How the gateway reaches its predictor pods (Unix sockets or loopback TCP).
+    pub pod_transport: crate::pods::PodTransport,
     /// Largest request body (413 past it).
     pub max_body_bytes: usize,
     /// How long in-flight requests get on shutdown and when a replica leaves the traffic.
     pub drain_timeout: Duration,
+    /// Cluster-wide autoscaler settings and the activator's bounds.
+    pub autoscaling: AutoscalerDefaults,
 }
 
 /// Runs the gateway until `shutdown` resolves; `on_ready` gets the bound address.
@@ -72,7 +78,14 @@ pub async fn serve(
 
     let (inbox_tx, inbox_rx) = mpsc::channel::<Msg>(1024);
     let (pod_tx, mut pod_rx) = mpsc::channel(1024);
-    let pods = Arc::new(LocalPods::new(binary, pod_tx, LocalPodsConfig::default()));
+    let pods_config = LocalPodsConfig {
+        transport: config.pod_transport,
+        ..LocalPodsConfig::default()
+    };
+    let pods = Arc::new(LocalPods::new(binary, pod_tx, pods_config));
+    let metrics = Arc::new(Metrics::new());
+    let monitor = Monitor::new(MonitorConfig::default(), metrics.registry())
+        .context("cannot start monitoring")?;
     let controller = Controller::new(
         ControllerConfig {
             domain: config.domain.clone(),
@@ -80,11 +93,13 @@ pub async fn serve(
             predictor_workers: config.predictor_workers,
             drain_timeout: config.drain_timeout,
             url_scheme: "http".into(),
+            autoscaling: config.autoscaling.clone(),
         },
         Store::new(&config_dir),
         Arc::clone(&pods),
         inbox_tx.clone(),
-    );
+    )
+    .with_monitor(monitor.clone());
     let published = controller.published();
     let control = tokio::spawn(controller.run(inbox_rx));
     let forward_pods = {
@@ -105,63 +120,23 @@ pub async fn serve(
         controller: inbox_tx.clone(),
         max_body_bytes: config.max_body_bytes,
     };
-    let metrics = Arc::new(Metrics::new());
     let metrics_server = match config.metrics {
         Some(at) => {
             Some(serve_metrics(at, Arc::clone(&metrics), Arc::clone(&published.views)).await?)
         }
         None => None,
     };
-    let proxy = Arc::new(Proxy::new(ProxyConfig {
-        max_body_bytes: config.max_body_bytes,
-        ..ProxyConfig::default()
-    }));
-    let routes = Arc::clone(&published.routes);
-    let handler = move |req: http::Request<hyper::body::Incoming>| {
-        let (admin, proxy, routes) = (admin.clone(), Arc::clone(&proxy), Arc::clone(&routes));
-        let metrics = Arc::clone(&metrics);
-        async move {
-            if req.uri().path().starts_with(admin::PREFIX) {
-                return admin
-                    .handle(req)
-                    .await
-                    .map(|b| b.map_err(|never| match never {}).boxed());
-            }
-            // The hot path: one atomic load of the route table, no lock.
-            let started = tokio::time::Instant::now();
-            let protocol = metrics::protocol_of(req.uri().path());
-            let table = routes.load();
-            match table.resolve_request(&req) {
-                Ok(resolved) => {
-                    let (revision, timeout) =
-                        (Arc::clone(resolved.revision), resolved.service.timeout);
-                    let service = resolved.service;
-                    let (namespace, model) = (service.namespace.clone(), service.name.clone());
-                    drop(table);
-                    let _in_flight = metrics.start(&namespace, &model);
-                    let response = proxy.forward(&revision, req, timeout).await;
-                    let labels = RequestLabels {
-                        namespace: &namespace,
-                        model: &model,
-                        revision: &revision.name,
-                        protocol,
-                    };
-                    metrics.observe(labels, response.status().as_u16(), started.elapsed());
-                    response
-                }
-                Err(e) => {
-                    let labels = RequestLabels {
-                        namespace: "",
-                        model: "",
-                        revision: "",
-                        protocol,
-                    };
-                    metrics.observe(labels, e.status().as_u16(), started.elapsed());
-                    error(e.status(), &e.to_string())
-                }
-            }
-        }
-    };
+    let ingress = Arc::new(Ingress {
+        admin,
+        proxy: Proxy::new(ProxyConfig {
+            max_body_bytes: config.max_body_bytes,
+            ..ProxyConfig::default()
+        }),
+        routes: Arc::clone(&published.routes),
+        metrics,
+        monitor,
+    });
+    let handler = move |req| Arc::clone(&ingress).handle(req);
     tracing::info!(address = %addr, config = %config_dir.display(), "Gateway listening.");
     on_ready(addr, metrics_server.as_ref().map(|(_, at)| *at));
     infergate_predictor::http::serve(listener, handler, shutdown, config.drain_timeout).await;
@@ -214,11 +189,6 @@ async fn serve_metrics(
         Duration::from_secs(1),
     ));
     Ok((server, bound))
-}
-
-fn error(status: http::StatusCode, message: &str) -> Response<BoxBody> {
-    infergate_predictor::http::error(status, message)
-        .map(|b| b.map_err(|never| match never {}).boxed())
 }
 
 /// Watches the folder; each burst of changes to YAML files becomes one `Reload`.

@@ -159,7 +159,7 @@ pub(crate) async fn get_revisions(args: GetRevisionsArgs) -> anyhow::Result<()> 
     let view = call(service.server(), Method::GET, &path, Bytes::new()).await?;
     let mut rows = vec![
         [
-            "REVISION", "STATE", "REPLICAS", "TRAFFIC", "TAGS", "CREATED", "MESSAGE",
+            "REVISION", "STATE", "REPLICAS", "AT-ZERO", "TRAFFIC", "TAGS", "CREATED", "MESSAGE",
         ]
         .map(String::from)
         .to_vec(),
@@ -175,6 +175,11 @@ pub(crate) async fn get_revisions(args: GetRevisionsArgs) -> anyhow::Result<()> 
             str_of(&rev["name"]).to_owned(),
             str_of(&rev["state"]).to_owned(),
             format!("{}/{}", rev["readyReplicas"], rev["desiredReplicas"]),
+            match rev["atZero"].as_bool() {
+                Some(true) => "yes",
+                _ => "no",
+            }
+            .to_owned(),
             format!("{}%", rev["traffic"]),
             if tags.is_empty() {
                 "-".to_owned()

@@ -1,6 +1,7 @@
 //! The predictor's configuration: what to serve, where, and its limits.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::protocol::Limits;
@@ -28,6 +29,9 @@ pub struct PredictorConfig {
     pub host: IpAddr,
     /// Port to listen on; 0 picks a free one. Default 8080.
     pub http_port: u16,
+    /// Listen on this Unix domain socket instead of `host:http_port` (a stale socket file is
+    /// replaced; the file is removed on exit). Default: none.
+    pub unix_socket: Option<PathBuf>,
     /// Worker threads and queue bound.
     pub pool: PoolConfig,
     /// Runtime settings.
@@ -50,6 +54,7 @@ impl PredictorConfig {
             model_format: None,
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             http_port: 8080,
+            unix_socket: None,
             pool: PoolConfig::default(),
             runtime: RuntimeOptions::default(),
             limits: Limits::default(),

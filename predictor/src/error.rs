@@ -36,7 +36,7 @@ pub enum ServeError {
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
     Bind {
-        addr: std::net::SocketAddr,
+        addr: crate::http::ListenAddr,
         source: std::io::Error,
     },
     #[error(transparent)]

@@ -1,5 +1,7 @@
-//! HTTP plumbing shared by every infergate server: the accept loop with graceful shutdown,
-//! bounded body reads and `{"error": "..."}` responses.
+//! HTTP plumbing shared by every infergate server: the accept loop with graceful shutdown over
+//! TCP or a Unix socket, bounded body reads and `{"error": "..."}` responses.
+
+mod listen;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -14,7 +16,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+
+pub use self::listen::{Accept, ListenAddr, ListenAddrError, Listener, SocketFile};
 
 /// The response body of every infergate server.
 pub type ResponseBody = Full<Bytes>;
@@ -93,10 +96,11 @@ pub fn error(status: StatusCode, message: &str) -> Response<ResponseBody> {
     response
 }
 
-/// Serves HTTP/1.1 and h2c on `listener` until `shutdown` resolves, then stops accepting and
-/// waits up to `drain` for in-flight requests to finish.
-pub async fn serve<H, F, B>(
-    listener: TcpListener,
+/// Serves HTTP/1.1 and h2c on `listener` (a `TcpListener`, a `UnixListener` or a [`Listener`])
+/// until `shutdown` resolves, then stops accepting and waits up to `drain` for in-flight
+/// requests to finish.
+pub async fn serve<L, H, F, B>(
+    listener: L,
     handler: H,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
@@ -106,6 +110,7 @@ pub async fn serve<H, F, B>(
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    L: Accept,
 {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
@@ -123,7 +128,6 @@ pub async fn serve<H, F, B>(
             },
             () = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let service = service_fn(move |req| {
             let handler = handler.clone();
@@ -135,7 +139,7 @@ pub async fn serve<H, F, B>(
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "Connection closed with an error.");
+                tracing::debug!(?peer, error = %e, "Connection closed with an error.");
             }
         });
     }

@@ -11,10 +11,12 @@
 //!
 //! [`protocol`] has no runtime dependency and can be used alone (the gateway's monitoring does).
 
+pub mod batch;
 pub mod config;
 pub mod error;
 pub mod home;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod protocol;
 pub mod route;
@@ -24,6 +26,7 @@ pub mod storage;
 pub mod worker;
 
 pub use self::{
+    batch::{BatchConfig, QueuePolicy},
     config::PredictorConfig,
     error::{ServeError, StartError},
     model::{LoadedModel, ModelMetadata, RuntimeError, Session, SessionFactory, TensorSpec},

@@ -13,27 +13,29 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::PredictorConfig;
 use crate::error::{ServeError, StartError};
-use crate::http::{self as h, ResponseBody};
+use crate::http::{self as h, ListenAddr, Listener, ResponseBody};
+use crate::metrics::{Metrics, PoolMetrics};
 use crate::protocol::{v1, v2};
 use crate::route::{ModelRef, Route};
 use crate::storage::{StorageUri, locate};
 use crate::worker::WorkerPool;
 
-/// A predictor bound to its port. [`Server::run`] loads the model and serves.
+/// A predictor bound to its port or Unix socket. [`Server::run`] loads the model and serves.
 pub struct Server {
-    listener: TcpListener,
-    local_addr: SocketAddr,
+    listener: Listener,
+    local_addr: ListenAddr,
     shared: Arc<Shared>,
 }
 
 struct Shared {
     config: PredictorConfig,
     model: OnceLock<Model>,
+    /// What `GET /metrics` shows.
+    metrics: Metrics,
 }
 
 struct Model {
@@ -45,19 +47,21 @@ struct Model {
 // === impl Server ===
 
 impl Server {
-    /// Binds the configured address (port 0 picks a free port).
+    /// Binds the configured Unix socket, else the configured address (port 0 picks a free
+    /// port).
     pub async fn bind(config: PredictorConfig) -> Result<Server, StartError> {
-        let addr = SocketAddr::new(config.host, config.http_port);
-        let listener = TcpListener::bind(addr)
+        let addr = match &config.unix_socket {
+            Some(path) => ListenAddr::Unix(path.clone()),
+            None => ListenAddr::Tcp(SocketAddr::new(config.host, config.http_port)),
+        };
+        let (listener, local_addr) = Listener::bind(&addr)
             .await
-            .map_err(|source| StartError::Bind { addr, source })?;
-        let local_addr = listener
-            .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
         Ok(Server {
             listener,
             local_addr,
             shared: Arc::new(Shared {
+                metrics: Metrics::new(&config.model_name),
                 config,
                 model: OnceLock::new(),
             }),
@@ -65,8 +69,8 @@ impl Server {
     }
 
     /// The address actually bound.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+    pub fn local_addr(&self) -> &ListenAddr {
+        &self.local_addr
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests.
@@ -76,7 +80,7 @@ impl Server {
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send,
-        on_ready: impl FnOnce(SocketAddr) + Send,
+        on_ready: impl FnOnce(&ListenAddr) + Send,
     ) -> Result<(), StartError> {
         let Server {
             listener,
@@ -89,28 +93,31 @@ impl Server {
             move |req| handle(Arc::clone(&shared), req)
         };
         let drain = shared.config.shutdown_timeout;
-        let serving = tokio::spawn(h::serve(
-            listener,
-            handler,
-            async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            },
-            drain,
-        ));
+        let stop = async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        };
+        // The socket file (if any) lives until the drain is over.
+        let (serving, _socket_file) = match listener {
+            Listener::Tcp(l) => (tokio::spawn(h::serve(l, handler, stop, drain)), None),
+            Listener::Unix(l, file) => {
+                (tokio::spawn(h::serve(l, handler, stop, drain)), Some(file))
+            }
+        };
         tracing::info!(address = %local_addr, model = %shared.config.model_name, "Listening; loading the model.");
 
         let loader = Arc::clone(&shared);
-        let loaded = tokio::task::spawn_blocking(move || load(&loader.config))
-            .await
-            .unwrap_or_else(|e| {
-                Err(StartError::Runtime(crate::RuntimeError::Load(format!(
-                    "the loader panicked: {e}"
-                ))))
-            });
+        let loaded =
+            tokio::task::spawn_blocking(move || load(&loader.config, loader.metrics.pool()))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(StartError::Runtime(crate::RuntimeError::Load(format!(
+                        "the loader panicked: {e}"
+                    ))))
+                });
         let result = match loaded {
             Ok(model) => {
                 let _ = shared.model.set(model);
-                on_ready(local_addr);
+                on_ready(&local_addr);
                 shutdown.await;
                 Ok(())
             }
@@ -123,19 +130,20 @@ impl Server {
 }
 
 /// Fetches, loads and warms up the model (blocking).
-fn load(config: &PredictorConfig) -> Result<Model, StartError> {
+fn load(config: &PredictorConfig, metrics: &PoolMetrics) -> Result<Model, StartError> {
     let started = std::time::Instant::now();
     let path = StorageUri::parse(&config.storage_uri).fetch()?;
     let (path, format) = locate(&path, config.model_format)?;
     let loaded = crate::runtime::load(&config.model_name, &path, format, &config.runtime)?;
     let versions: Vec<String> = config.model_version.iter().cloned().collect();
     let metadata = v2::model_metadata(&loaded.metadata, &versions);
-    let pool = WorkerPool::start(loaded, &config.pool)?;
+    let pool = WorkerPool::start(loaded, &config.pool, metrics)?;
     tracing::info!(
         model = %config.model_name,
         %format,
         path = %path.display(),
         workers = config.pool.workers,
+        max_batch_size = if pool.is_batching() { config.pool.batch.max_batch_size() } else { 1 },
         seconds = started.elapsed().as_secs_f64(),
         "Model loaded and warmed up."
     );
@@ -145,7 +153,8 @@ fn load(config: &PredictorConfig) -> Result<Model, StartError> {
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<ResponseBody> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    match dispatch(&shared, req).await {
+    let timer = shared.metrics.start(&path);
+    let response = match dispatch(&shared, req).await {
         Ok(response) => response,
         Err(e) => {
             let status = e.status();
@@ -156,7 +165,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Respons
             }
             h::error(status, &e.to_string())
         }
+    };
+    if let Some(timer) = timer {
+        timer.finish(response.status());
     }
+    response
 }
 
 async fn dispatch(
@@ -164,6 +177,9 @@ async fn dispatch(
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, ServeError> {
     let path = req.uri().path();
+    if path == "/metrics" && matches!(*req.method(), Method::GET | Method::HEAD) {
+        return Ok(metrics_response(&shared.metrics));
+    }
     let route = Route::parse(path).ok_or_else(|| ServeError::NoRoute(path.to_owned()))?;
     let expected = if route.is_post() {
         Method::POST
@@ -321,4 +337,14 @@ async fn predict_v1(
 fn json_value(status: StatusCode, value: &serde_json::Value) -> Response<ResponseBody> {
     let body = serde_json::to_vec(value).expect("a serde_json::Value always serialises");
     h::json(status, Bytes::from(body))
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+fn metrics_response(metrics: &Metrics) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::new(Bytes::from(metrics.render())));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }

@@ -230,3 +230,44 @@ async fn the_first_request_at_zero_pokes_the_autoscaler_once() {
     let _late = enqueue(&activator, 2, &granted_tx).await;
     assert_eq!(timeout(BOUND, pokes.recv()).await.unwrap(), Some(()));
 }
+
+/// The fast path takes a free slot without queueing, shares the slot count with the queue, and
+/// steps aside while anyone waits (FIFO): a freed slot goes to the oldest waiter, not to a
+/// newcomer on the fast path.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn try_acquire_shares_the_slots_and_never_jumps_the_queue() {
+    let (activator, _pokes) = Activator::spawn(config(10));
+    assert!(
+        activator.try_acquire().is_none(),
+        "no ready replica: no slot"
+    );
+
+    activator.capacity_changed(1, 2);
+    let a = activator.try_acquire().expect("a free slot");
+    let b = activator.try_acquire().expect("a second free slot");
+    assert!(
+        activator.try_acquire().is_none(),
+        "containerConcurrency 2 on one replica: two slots"
+    );
+    until_stats(
+        &activator,
+        ActivatorStats {
+            queued: 0,
+            in_flight: 2,
+        },
+    )
+    .await;
+
+    let (granted_tx, mut granted) = mpsc::unbounded_channel();
+    enqueue(&activator, 7, &granted_tx).await;
+    drop(a);
+    let (id, permit) = timeout(BOUND, granted.recv()).await.unwrap().unwrap();
+    assert_eq!(id, 7, "the freed slot goes to the waiter");
+    assert!(
+        activator.try_acquire().is_none(),
+        "both slots taken again: one fast, one queued"
+    );
+    drop((b, permit));
+    let c = activator.try_acquire();
+    assert!(c.is_some(), "slots free and nobody waiting: fast path");
+}

@@ -12,7 +12,7 @@
 //! and concurrencies. Memory: the gateway process alone (not its pod), before load and at peak.
 
 mod nginx;
-mod ready;
+pub(crate) mod ready;
 mod table;
 
 use std::net::SocketAddr;
@@ -32,7 +32,7 @@ pub use self::table::{GatewayResult, GatewayRunInfo, PathResult};
 /// The BENCHMARKS.md section this command owns.
 const SECTION: &str = "gateway";
 /// The namespace `infergate serve` puts services without one in.
-const NAMESPACE: &str = "default";
+pub(crate) const NAMESPACE: &str = "default";
 /// How long the gateway's pod may take to load the model and become Ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -51,6 +51,10 @@ pub struct GatewayArgs {
     /// gets the same); default: the number of CPUs.
     #[arg(long)]
     pub infergate_workers: Option<usize>,
+    /// How the gateway reaches its pod: `unix` (a Unix socket, the gateway's default) or `tcp`
+    /// (loopback TCP).
+    #[arg(long, default_value = "unix", value_parser = ["unix", "tcp"])]
+    pub pod_transport: String,
     #[command(flatten)]
     pub nginx: NginxArgs,
 }
@@ -82,6 +86,7 @@ impl GatewayArgs {
             concurrency,
             bench: predictor.bench.clone(),
             infergate_workers: predictor.infergate_workers,
+            pod_transport: "unix".to_owned(),
             nginx,
         }
     }
@@ -143,6 +148,7 @@ pub async fn run(
     let info = GatewayRunInfo {
         setup: args.bench.setup(command, machine, loadgen_threads),
         workers,
+        pod_transport: args.pod_transport.clone(),
         nginx_settings,
     };
     let markdown = table::render(&info, &result);
@@ -370,20 +376,10 @@ impl<'a> HopBench<'a> {
         let yaml = inference_service_yaml(&self.args.model, &self.model_path);
         let file = config_dir.join(format!("{}.yaml", self.args.model));
         std::fs::write(&file, yaml).with_context(|| format!("writing {}", file.display()))?;
-        let mut command = Command::new(bin);
+        let mut command = server::serve_command(bin, &config_dir);
         command
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_dir)
-            .args([
-                "--http-port",
-                "0",
-                "--metrics-port",
-                "0",
-                "--host",
-                "127.0.0.1",
-            ])
-            .args(["--predictor-workers", &self.workers.to_string()]);
+            .args(["--predictor-workers", &self.workers.to_string()])
+            .args(["--pod-transport", &self.args.pod_transport]);
         let log = self
             .logs
             .join(format!("gateway-bench-gateway-{}.log", self.args.model));

@@ -54,7 +54,7 @@ pub(super) enum Readiness {
 
 /// The gateway never made the service ready, or answered something unreadable.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum ReadyError {
+pub(crate) enum ReadyError {
     #[error("admin answer for inferenceservice {service} is not a service view: {source}")]
     BadJson {
         service: String,
@@ -97,7 +97,7 @@ pub(super) fn readiness(service: &str, body: &[u8]) -> Result<Readiness, ReadyEr
 
 /// Polls the admin API on `addr` until `namespace/name` is Ready, for at most `timeout`.
 /// A 404 (the folder not loaded yet) or a refused connection counts as not ready.
-pub(super) async fn wait_until_ready(
+pub(crate) async fn wait_until_ready(
     addr: SocketAddr,
     namespace: &str,
     name: &str,

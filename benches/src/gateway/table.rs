@@ -39,6 +39,8 @@ pub struct GatewayRunInfo {
     pub setup: Setup,
     /// `--workers` of the direct predictor and `--predictor-workers` of the gateway.
     pub workers: usize,
+    /// `--pod-transport` of the gateway: `unix` or `tcp`.
+    pub pod_transport: String,
     /// nginx's version and settings, or why it was not run.
     pub nginx_settings: String,
 }
@@ -120,10 +122,16 @@ pub(super) fn render(info: &GatewayRunInfo, result: &GatewayResult) -> String {
     );
     let _ = writeln!(
         w,
-        "- gateway: `infergate serve --predictor-workers {}` with one InferenceService pointing at \
-         the same model file; the gateway starts its own predictor pod (the same binary, the same \
-         flags), so the predictor behind it is a twin of the direct one",
-        info.workers
+        "- gateway: `infergate serve --predictor-workers {} --pod-transport {}` with one \
+         InferenceService pointing at the same model file; the gateway starts its own predictor \
+         pod (the same binary, the same flags, listening on {}), so the predictor behind it is a \
+         twin of the direct one",
+        info.workers,
+        info.pod_transport,
+        match info.pod_transport.as_str() {
+            "unix" => "a Unix socket",
+            _ => "loopback TCP",
+        }
     );
     let _ = writeln!(
         w,

@@ -189,12 +189,38 @@ pub async fn probe(config: &LoadConfig) -> Result<ProbeResponse, LoadError> {
     Ok(ProbeResponse { status, body })
 }
 
+/// Sends one request on a connection opened beforehand, and times it from handing the request
+/// to the connection until its whole body was read. The status is not checked: a caller timing
+/// a cold start wants to see the error an answer carries.
+pub async fn timed(config: &LoadConfig) -> Result<(ProbeResponse, Duration), LoadError> {
+    let template = config.request_template()?;
+    let probe_err = |source| LoadError::Probe {
+        addr: config.addr,
+        path: config.path.clone(),
+        source,
+    };
+    let mut conn = Connection::open(config.addr).await.map_err(probe_err)?;
+    let start = Instant::now();
+    let (status, body) = conn.send(template).await.map_err(probe_err)?;
+    let elapsed = start.elapsed();
+    Ok((ProbeResponse { status, body }, elapsed))
+}
+
 /// Probes the server, then runs the closed loop and summarises it.
 pub async fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     if config.concurrency == 0 {
         return Err(LoadError::NoWorkers);
     }
     probe(config).await?;
+    run_unprobed(config).await
+}
+
+/// Runs the closed loop without probing first: the first requests meet the server as it is
+/// (e.g. scaled to zero), and count when `warmup` is zero.
+pub async fn run_unprobed(config: &LoadConfig) -> Result<LoadReport, LoadError> {
+    if config.concurrency == 0 {
+        return Err(LoadError::NoWorkers);
+    }
     let template = config.request_template()?;
     let start = Instant::now();
     let window = Window {

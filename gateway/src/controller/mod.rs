@@ -9,6 +9,7 @@
 //! tables: it never waits on the controller.
 
 mod revision;
+mod scale;
 mod status;
 pub mod traffic;
 
@@ -18,6 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use infergate_k8s::InferenceService;
+use infergate_monitor::{ModelMonitoring, Monitor};
 use tokio::sync::mpsc;
 
 use self::revision::{
@@ -29,6 +32,7 @@ use crate::proxy::Endpoint;
 use crate::route::{RevisionRoute, RouteTable, ServiceRoute};
 use crate::store::{Key, Snapshot, Source, Store};
 
+pub use self::scale::AutoscalerDefaults;
 pub use self::status::{RevisionView, ServiceView, Views};
 
 /// Default request timeout when the YAML sets none (DESIGN.md §12).
@@ -47,6 +51,8 @@ pub struct ControllerConfig {
     pub drain_timeout: Duration,
     /// The URL clients use, for `status.url` (`http://{name}.{namespace}.{domain}`).
     pub url_scheme: String,
+    /// Cluster-wide autoscaler settings and the activator's bounds.
+    pub autoscaling: AutoscalerDefaults,
 }
 
 /// What the controller publishes.
@@ -66,6 +72,13 @@ pub enum Msg {
         done: Option<tokio::sync::oneshot::Sender<()>>,
     },
     Pod(PodEvent),
+    /// Time to sample the load (and, every tick interval, to decide replicas).
+    Tick,
+    /// A request is waiting for a revision with no capacity: decide its replicas now.
+    Poke {
+        /// The revision's orchestrator name.
+        pod: String,
+    },
     /// A drained replica has stopped.
     Stopped {
         revision: String,
@@ -78,6 +91,8 @@ struct Service {
     revisions: Vec<Revision>,
     rollout: Rollout,
     traffic: Vec<Share>,
+    /// Its `monitoring.infergate.dev/*` settings, read when its file changes.
+    monitoring: ModelMonitoring,
 }
 
 /// The control loop's state.
@@ -91,6 +106,10 @@ pub struct Controller {
     published: Published,
     inbox: mpsc::Sender<Msg>,
     last_saved: String,
+    /// The decider's clock starts here.
+    started: tokio::time::Instant,
+    /// Told which models exist, and their settings, on every publish.
+    monitor: Option<Monitor>,
 }
 
 /// What is persisted per InferenceService.
@@ -126,7 +145,15 @@ impl Controller {
             published,
             inbox,
             last_saved: String::new(),
+            started: tokio::time::Instant::now(),
+            monitor: None,
         }
+    }
+
+    /// Records prediction and feature distributions of every served model with `monitor`.
+    pub fn with_monitor(mut self, monitor: Monitor) -> Self {
+        self.monitor = Some(monitor);
+        self
     }
 
     pub fn published(&self) -> Published {
@@ -136,8 +163,11 @@ impl Controller {
     /// Runs until `inbox` closes.
     pub async fn run(mut self, mut inbox: mpsc::Receiver<Msg>) {
         self.reload();
+        let ticker = spawn_ticker(self.inbox.clone(), self.config.autoscaling.sample_interval);
         while let Some(msg) = inbox.recv().await {
             match msg {
+                Msg::Tick => self.tick(None),
+                Msg::Poke { pod } => self.tick(Some(&pod)),
                 Msg::Reload { done } => {
                     self.reload();
                     if let Some(done) = done {
@@ -150,6 +180,71 @@ impl Controller {
                 }
             }
         }
+        ticker.abort();
+    }
+
+    /// Samples every revision's load; decides replicas where a tick is due, or at once for the
+    /// `poked` revision; reconciles the services whose replicas change.
+    fn tick(&mut self, poked: Option<&str>) {
+        let now = self.started.elapsed();
+        let mut changed = Vec::new();
+        for (key, service) in &mut self.services {
+            for revision in &mut service.revisions {
+                if revision.is_failed() || revision.state == RevisionState::Stopped {
+                    continue;
+                }
+                let ready = revision.ready_replicas() as u32;
+                let force = poked == Some(revision.pod.as_str());
+                let Some(scaler) = &mut revision.scaler else {
+                    continue;
+                };
+                let before = scaler.desired;
+                scaler.sample(now);
+                let Some(decision) = scaler.maybe_decide(now, ready, force) else {
+                    continue;
+                };
+                if decision.desired_replicas != before {
+                    tracing::info!(
+                        revision = %revision.record.name,
+                        from = before,
+                        to = decision.desired_replicas,
+                        ready,
+                        panic = decision.panic,
+                        stable = decision.stable_value,
+                        "Scaling revision."
+                    );
+                    changed.push(key.clone());
+                }
+            }
+        }
+        changed.dedup();
+        for key in changed {
+            self.reconcile(&key);
+        }
+    }
+
+    /// A revision of `isvc`, with its activator's pokes forwarded to this controller.
+    fn new_revision(&self, record: RevisionRecord, isvc: &InferenceService) -> Revision {
+        let (revision, pokes) = Revision::new(
+            record,
+            isvc,
+            self.store.dir(),
+            self.config.predictor_workers,
+            &self.config.autoscaling,
+        );
+        if let Some(mut pokes) = pokes {
+            let inbox = self.inbox.clone();
+            let pod = revision.pod.clone();
+            tokio::spawn(async move {
+                while pokes.recv().await.is_some() {
+                    let poke = Msg::Poke { pod: pod.clone() };
+                    if inbox.send(poke).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        revision
     }
 
     fn reload(&mut self) {
@@ -172,19 +267,17 @@ impl Controller {
         }
         for (key, source) in services {
             match self.services.get_mut(&key) {
-                Some(service) => service.source = source,
+                Some(service) => {
+                    service.monitoring = monitoring_of(&source, self.store.dir());
+                    service.source = source;
+                }
                 None => {
                     let history = self.history.get(&key).cloned().unwrap_or_default();
                     let revisions = history
                         .revisions
                         .into_iter()
                         .map(|record| {
-                            let mut rev = Revision::new(
-                                record,
-                                &source.isvc,
-                                self.store.dir(),
-                                self.config.predictor_workers,
-                            );
+                            let mut rev = self.new_revision(record, &source.isvc);
                             // Only the latest revision's spec is the current YAML; older ones
                             // restart as history until the rollout needs them again.
                             rev.state = RevisionState::Stopped;
@@ -194,6 +287,7 @@ impl Controller {
                     self.services.insert(
                         key.clone(),
                         Service {
+                            monitoring: monitoring_of(&source, self.store.dir()),
                             source,
                             revisions,
                             rollout: history.rollout,
@@ -226,15 +320,14 @@ impl Controller {
                 spec,
                 created: now_unix(),
             };
-            let revision = Revision::new(
-                record,
-                isvc,
-                self.store.dir(),
-                self.config.predictor_workers,
-            );
+            let isvc = isvc.clone();
+            let revision = self.new_revision(record, &isvc);
             tracing::info!(revision = %revision.name(), "Created revision.");
+            let service = self.services.get_mut(key).expect("looked up above");
             service.revisions.push(revision);
         }
+        let service = self.services.get_mut(key).expect("looked up above");
+        let isvc = &service.source.isvc;
         if let Some(invalid) = &service.source.invalid {
             let latest = service
                 .revisions
@@ -297,13 +390,21 @@ impl Controller {
         }
         let mut to_drain = Vec::new();
         for revision in &mut service.revisions {
-            let desired = if active.contains(revision.name()) && !revision.is_failed() {
-                revision.min_replicas
-            } else {
-                0
-            };
-            if desired > 0 && revision.state == RevisionState::Stopped {
+            let is_active = active.contains(revision.name()) && !revision.is_failed();
+            if is_active && revision.state == RevisionState::Stopped {
                 revision.state = RevisionState::Loading;
+                if let Some(scaler) = &mut revision.scaler {
+                    scaler.reset();
+                }
+            }
+            let desired = match is_active {
+                true => revision.desired_replicas(),
+                false => 0,
+            };
+            // Initial scale 0: a new revision is Ready at zero and starts on its first request.
+            if is_active && desired == 0 && !revision.ever_ready && revision.template.is_some() {
+                revision.state = RevisionState::Ready;
+                revision.ever_ready = true;
             }
             let have = revision.replicas.len() as u32;
             if have < desired {
@@ -319,7 +420,7 @@ impl Controller {
                 let extra = take_replicas(revision, (have - desired) as usize);
                 to_drain.push((revision.pod.clone(), extra));
             }
-            if desired == 0 && revision.replicas.is_empty() && !revision.is_failed() {
+            if !is_active && revision.replicas.is_empty() && !revision.is_failed() {
                 // Retired: it must load again (and be Ready again) before it takes traffic.
                 revision.state = RevisionState::Stopped;
                 revision.ever_ready = false;
@@ -449,6 +550,7 @@ impl Controller {
                             name: r.name().to_owned(),
                             endpoints: r.endpoints(),
                             container_concurrency: r.container_concurrency,
+                            scaling: r.scaler.as_ref().map(|s| Arc::clone(&s.shared)),
                         }),
                     )
                 })
@@ -478,6 +580,21 @@ impl Controller {
         }
         self.published.routes.store(Arc::new(routes.build()));
         self.published.views.store(Arc::new(views));
+        if let Some(monitor) = &self.monitor {
+            monitor.configure(self.services.iter().map(|((namespace, name), service)| {
+                (namespace.clone(), name.clone(), service.monitoring.clone())
+            }));
+        }
+        // After the routes: a request the activator lets go finds the new replicas.
+        for revision in self.services.values().flat_map(|s| &s.revisions) {
+            if let Some(scaler) = &revision.scaler {
+                let ready = revision.ready_replicas() as u32;
+                let routable = revision.ever_ready && revision.state != RevisionState::Stopped;
+                scaler.shared.set_cold(routable && revision.replicas.is_empty());
+                let cc = u32::try_from(revision.container_concurrency).unwrap_or(u32::MAX);
+                scaler.shared.activator.capacity_changed(ready, cc);
+            }
+        }
         self.save_history();
     }
 
@@ -544,6 +661,34 @@ fn load_history(path: &std::path::Path) -> BTreeMap<Key, History> {
             BTreeMap::new()
         }
     }
+}
+
+/// The monitoring settings of a service; invalid ones are reported and replaced by the defaults.
+fn monitoring_of(source: &Source, config_dir: &std::path::Path) -> ModelMonitoring {
+    ModelMonitoring::from_inference_service(&source.isvc, config_dir).unwrap_or_else(|e| {
+        tracing::warn!(
+            file = %source.file.display(),
+            name = %source.isvc.name(),
+            error = %e,
+            "Invalid monitoring settings; monitoring this model with the defaults."
+        );
+        ModelMonitoring::default()
+    })
+}
+
+/// Sends [`Msg::Tick`] every `every`; a tick the controller has not taken yet is not repeated.
+fn spawn_ticker(inbox: mpsc::Sender<Msg>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            match inbox.try_send(Msg::Tick) {
+                Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                Err(mpsc::error::TrySendError::Closed(_)) => break,
+            }
+        }
+    })
 }
 
 /// Waits until no request is in flight to `endpoint` (bounded by `timeout`). A short grace first

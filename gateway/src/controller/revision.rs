@@ -5,9 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use infergate_autoscaler::{AutoscalerConfig, Pokes};
 use infergate_k8s::{InferenceService, ModelFormat};
 use serde::{Deserialize, Serialize};
 
+use super::scale::{AutoscalerDefaults, Scaler};
 use crate::pods::PodTemplate;
 use crate::proxy::Endpoint;
 
@@ -64,8 +66,8 @@ pub(super) struct Revision {
     pub(super) ever_ready: bool,
     /// `containerConcurrency` (0 = unlimited).
     pub(super) container_concurrency: usize,
-    /// Replicas while active: `minReplicas`, at least 1 (the autoscaler will own this).
-    pub(super) min_replicas: u32,
+    /// Its autoscaler, or `None` when the revision cannot run.
+    pub(super) scaler: Option<Scaler>,
 }
 
 /// The shape `spec_of` writes.
@@ -79,14 +81,16 @@ struct RecordedSpec {
 
 impl Revision {
     /// A revision of `isvc` from its record, in the `Loading` state (or `Failed` when its spec
-    /// names a model infergate cannot run). Everything it runs comes from the record's own spec,
-    /// so an older revision restored from history keeps its model and replica counts.
+    /// names a model infergate cannot run or its autoscaling settings are invalid). Everything
+    /// it runs comes from the record's own spec, so an older revision restored from history
+    /// keeps its model and replica bounds. Returns the activator's pokes when it can run.
     pub(super) fn new(
         record: RevisionRecord,
         isvc: &InferenceService,
         config_dir: &Path,
         workers: Option<usize>,
-    ) -> Self {
+        autoscaling: &AutoscalerDefaults,
+    ) -> (Self, Option<Pokes>) {
         let mut own = isvc.clone();
         if let Ok(spec) = serde_json::from_str::<RecordedSpec>(&record.spec) {
             own.spec.predictor = spec.predictor;
@@ -94,19 +98,35 @@ impl Revision {
         }
         let predictor = &own.spec.predictor;
         let container_concurrency = predictor.container_concurrency.unwrap_or(0).max(0) as usize;
-        let min_replicas = predictor.min_replicas.unwrap_or(1).max(1) as u32;
         let pod = format!("{}/{}", crate::store::key_of(isvc).0, record.name);
-        let (template, state) = match pod_template(&pod, &own, config_dir, workers) {
-            Ok(template) => (Some(template), RevisionState::Loading),
+        let mut pokes = None;
+        let (template, scaler, state) = match pod_template(&pod, &own, config_dir, workers) {
             Err(message) => (
+                None,
                 None,
                 RevisionState::Failed {
                     reason: "UnsupportedModel",
                     message,
                 },
             ),
+            Ok(template) => match AutoscalerConfig::from_isvc(&own) {
+                Err(e) => (
+                    None,
+                    None,
+                    RevisionState::Failed {
+                        reason: "InvalidAutoscaling",
+                        message: e.to_string(),
+                    },
+                ),
+                Ok(config) => {
+                    let (scaler, p) =
+                        Scaler::new(autoscaling.apply(config), autoscaling.activator);
+                    pokes = Some(p);
+                    (Some(template), Some(scaler), RevisionState::Loading)
+                }
+            },
         };
-        Revision {
+        let revision = Revision {
             record,
             pod,
             template,
@@ -115,8 +135,14 @@ impl Revision {
             next_replica: 0,
             ever_ready: false,
             container_concurrency,
-            min_replicas,
-        }
+            scaler,
+        };
+        (revision, pokes)
+    }
+
+    /// Replicas it should run while active: the autoscaler's decision.
+    pub(super) fn desired_replicas(&self) -> u32 {
+        self.scaler.as_ref().map_or(0, |s| s.desired)
     }
 
     pub(super) fn name(&self) -> &str {
@@ -167,6 +193,80 @@ fn pod_template(
     config_dir: &Path,
     workers: Option<usize>,
 ) -> Result<PodTemplate, String> {
+    /// The predictor's batching and queue flags: `spec.predictor.batcher.{maxBatchSize,
+    /// maxLatency}` (KServe's fields; maxLatency in milliseconds) plus infergate's annotations
+    /// for the rest. Wrong values make the revision fail with a message naming the field.
+    fn batcher_args(isvc: &InferenceService) -> Result<Vec<String>, String> {
+        use infergate_predictor::{BatchConfig, QueuePolicy};
+        /// Comma-separated batch sizes dispatched without waiting out maxLatency, e.g. `4,8`.
+        const PREFERRED_BATCH_SIZES: &str = "batcher.infergate.dev/preferred-batch-sizes";
+        /// Requests that may wait in the predictor's queue (default 1024).
+        const MAX_QUEUE_SIZE: &str = "batcher.infergate.dev/max-queue-size";
+        /// `reject` (503 + Retry-After when the queue is full, the default) or `delay`.
+        const QUEUE_POLICY: &str = "batcher.infergate.dev/queue-policy";
+        /// KServe's batcher sends at most 32 instances per batch unless told otherwise.
+        const KSERVE_MAX_BATCH_SIZE: i64 = 32;
+
+        let mut args = Vec::new();
+        let batcher = isvc.spec.predictor.batcher.as_ref();
+        let max_batch_size = batcher.map_or(1, |b| {
+            b.max_batch_size.unwrap_or(KSERVE_MAX_BATCH_SIZE).max(1)
+        });
+        let max_latency = batcher.and_then(|b| b.max_latency()).unwrap_or_default();
+        let preferred = match isvc.annotation(PREFERRED_BATCH_SIZES) {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|size| size.trim().parse::<usize>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| {
+                    format!(
+                        "annotation {PREFERRED_BATCH_SIZES}: {list:?} is not a comma-separated \
+                         list of batch sizes, e.g. \"4,8\""
+                    )
+                })?,
+        };
+        let batch = BatchConfig::new(
+            usize::try_from(max_batch_size).unwrap_or(usize::MAX),
+            max_latency,
+            preferred,
+        )
+        .map_err(|e| {
+            format!("spec.predictor.batcher.maxBatchSize / annotation {PREFERRED_BATCH_SIZES}: {e}")
+        })?;
+        if batch.is_on() {
+            args.extend([
+                "--max-batch-size".to_owned(),
+                batch.max_batch_size().to_string(),
+            ]);
+            if !batch.max_delay().is_zero() {
+                args.extend([
+                    "--max-batch-delay-ms".to_owned(),
+                    batch.max_delay().as_millis().to_string(),
+                ]);
+            }
+            if !batch.preferred().is_empty() {
+                let sizes: Vec<String> = batch.preferred().iter().map(usize::to_string).collect();
+                args.extend(["--preferred-batch-sizes".to_owned(), sizes.join(",")]);
+            }
+        }
+        if let Some(value) = isvc.annotation(MAX_QUEUE_SIZE) {
+            let size = value.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                format!(
+                    "annotation {MAX_QUEUE_SIZE}: {value:?} is not a positive number of requests"
+                )
+            })?;
+            args.extend(["--max-queue-size".to_owned(), size.to_string()]);
+        }
+        if let Some(value) = isvc.annotation(QUEUE_POLICY) {
+            let policy: QueuePolicy = value
+                .parse()
+                .map_err(|e| format!("annotation {QUEUE_POLICY}: {e}"))?;
+            args.extend(["--queue-policy".to_owned(), policy.to_string()]);
+        }
+        Ok(args)
+    }
+
     let model = isvc.predictor_model().map_err(|e| e.to_string())?;
     let format = match model.format {
         ModelFormat::Onnx => "onnx",
@@ -189,6 +289,7 @@ fn pod_template(
     if let Some(workers) = workers {
         args.extend(["--workers".to_owned(), workers.to_string()]);
     }
+    args.extend(batcher_args(isvc)?);
     Ok(PodTemplate {
         revision: pod.to_owned(),
         args,

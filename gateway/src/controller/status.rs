@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use infergate_k8s::{
@@ -14,6 +15,7 @@ use serde::Serialize;
 use super::ControllerConfig;
 use super::revision::{Revision, RevisionState};
 use super::traffic::{Rollout, Share};
+use crate::scaling::Scaling;
 use crate::store::{Key, Source};
 
 /// Every InferenceService, as the admin API serves it.
@@ -47,6 +49,18 @@ pub struct RevisionView {
     pub tags: Vec<String>,
     /// RFC 3339.
     pub created: String,
+    /// Routable with no replica: the next request starts one.
+    pub at_zero: bool,
+    /// The autoscaler's latest decision and the live load, read when rendered.
+    #[serde(rename = "autoscaler", serialize_with = "live_scaling")]
+    pub scaling: Option<Arc<Scaling>>,
+}
+
+fn live_scaling<S: serde::Serializer>(
+    scaling: &Option<Arc<Scaling>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    scaling.as_ref().map(|s| s.view()).serialize(serializer)
 }
 
 pub(super) struct ServiceParts<'a> {
@@ -89,6 +103,11 @@ pub(super) fn view(config: &ControllerConfig, parts: ServiceParts<'_>) -> Servic
                     .map(|t| vec![t.to_owned()])
                     .unwrap_or_default(),
                 created: rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(r.record.created)),
+                at_zero: r.ever_ready
+                    && r.state != RevisionState::Stopped
+                    && !r.is_failed()
+                    && r.replicas.is_empty(),
+                scaling: r.scaler.as_ref().map(|s| Arc::clone(&s.shared)),
             }
         })
         .collect();

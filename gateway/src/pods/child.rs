@@ -3,12 +3,12 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use infergate_predictor::http::{ListenAddr, ListenAddrError};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
@@ -18,8 +18,9 @@ use tokio::time::Instant;
 
 use super::PodTemplate;
 
-/// What the predictor prints on stdout, followed by `HOST:PORT`, once it serves.
-const READY_PREFIX: &str = "infergate-predictor ready on http://";
+/// What the predictor prints on stdout, followed by `http://HOST:PORT` or `unix:PATH`, once it
+/// serves.
+const READY_PREFIX: &str = "infergate-predictor ready on ";
 /// How many of the child's last stderr lines are kept for failure messages.
 const STDERR_TAIL_LINES: usize = 20;
 /// How many of those a failure message quotes (on one line) when the child printed no
@@ -50,7 +51,7 @@ pub(super) struct Child {
 #[derive(Debug)]
 pub(super) enum Startup {
     /// It printed its ready line.
-    Ready(SocketAddr),
+    Ready(ListenAddr),
     /// It exited (or could not be waited for) before printing it.
     Exited(io::Result<ExitStatus>),
     /// It printed neither its ready line nor exited in time; it is still running.
@@ -69,13 +70,21 @@ struct Labels {
 // === impl Child ===
 
 impl Child {
-    /// Starts `binary predictor ARGS --http-port 0 --host 127.0.0.1`.
-    pub(super) fn spawn(binary: &Path, template: &PodTemplate, replica: u32) -> io::Result<Self> {
+    /// Starts `binary predictor ARGS --unix-socket SOCKET`, or without a socket
+    /// `binary predictor ARGS --http-port 0 --host 127.0.0.1`.
+    pub(super) fn spawn(
+        binary: &Path,
+        template: &PodTemplate,
+        replica: u32,
+        socket: Option<&Path>,
+    ) -> io::Result<Self> {
         let mut command = Command::new(binary);
+        command.arg("predictor").args(&template.args);
+        match socket {
+            Some(socket) => command.arg("--unix-socket").arg(socket),
+            None => command.args(["--http-port", "0", "--host", "127.0.0.1"]),
+        };
         command
-            .arg("predictor")
-            .args(&template.args)
-            .args(["--http-port", "0", "--host", "127.0.0.1"])
             // Its stderr is a pipe into our logs, not a terminal: no colour codes.
             .env("NO_COLOR", "1")
             // Lines without their own timestamp: the gateway's log line carries one.
@@ -215,7 +224,7 @@ impl Drop for Child {
 async fn read_ready_line(
     stdout: &mut BufReader<ChildStdout>,
     labels: &Labels,
-) -> Option<Result<SocketAddr, String>> {
+) -> Option<Result<ListenAddr, String>> {
     while let Some(line) = next_line(stdout).await {
         match parse_ready_line(&line) {
             Some(ready) => return Some(ready.map_err(|_| line)),
@@ -225,10 +234,11 @@ async fn read_ready_line(
     None
 }
 
-/// `Some` for a ready line: `infergate-predictor ready on http://HOST:PORT`.
-fn parse_ready_line(line: &str) -> Option<Result<SocketAddr, std::net::AddrParseError>> {
+/// `Some` for a ready line: `infergate-predictor ready on http://HOST:PORT` or
+/// `infergate-predictor ready on unix:PATH`.
+fn parse_ready_line(line: &str) -> Option<Result<ListenAddr, ListenAddrError>> {
     let addr = line.trim().strip_prefix(READY_PREFIX)?;
-    Some(addr.trim_end_matches('/').parse())
+    Some(addr.parse())
 }
 
 async fn forward_stdout(mut stdout: BufReader<ChildStdout>, labels: Labels) {
@@ -329,11 +339,15 @@ mod tests {
     }
 
     #[test]
-    fn ready_line_parses_ipv4_and_ipv6_and_ignores_other_lines() {
+    fn ready_line_parses_ipv4_ipv6_and_unix_and_ignores_other_lines() {
         let v4 = parse_ready_line("infergate-predictor ready on http://127.0.0.1:8080");
-        assert_eq!(v4, Some(Ok(SocketAddr::from(([127, 0, 0, 1], 8080)))));
+        let v4_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 8080));
+        assert_eq!(v4, Some(Ok(ListenAddr::Tcp(v4_addr))));
         let v6 = parse_ready_line("infergate-predictor ready on http://[::1]:9\r\n");
-        assert_eq!(v6, Some(Ok("[::1]:9".parse().expect("addr"))));
+        let v6_addr = "[::1]:9".parse().expect("addr");
+        assert_eq!(v6, Some(Ok(ListenAddr::Tcp(v6_addr))));
+        let unix = parse_ready_line("infergate-predictor ready on unix:/run/x/0.sock\n");
+        assert_eq!(unix, Some(Ok(ListenAddr::Unix("/run/x/0.sock".into()))));
         assert_eq!(parse_ready_line("loading model"), None);
         assert_eq!(parse_ready_line(""), None);
         assert!(matches!(

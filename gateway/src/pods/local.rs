@@ -2,8 +2,11 @@
 //! watched by its own supervisor task.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -29,6 +32,20 @@ pub struct LocalPodsConfig {
     /// How long a restarted replica must stay up for its next crash to be treated as the first
     /// again (backoff back to `backoff_initial`). Default: 60 s.
     pub backoff_reset_after: Duration,
+    /// How the gateway reaches the replicas. Default: [`PodTransport::Unix`].
+    pub transport: PodTransport,
+}
+
+/// How the gateway reaches its local replicas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PodTransport {
+    /// A Unix domain socket per replica process (`--unix-socket PATH`) in a private runtime
+    /// folder (mode 0700) that the gateway creates and removes. The default: it measured
+    /// faster than loopback TCP (BENCHMARKS.md, transport and gateway sections).
+    #[default]
+    Unix,
+    /// Loopback TCP on a free port (`--http-port 0 --host 127.0.0.1`).
+    Tcp,
 }
 
 /// Runs replicas as local child processes of `binary` (normally this very executable).
@@ -46,6 +63,15 @@ struct Inner {
     events: mpsc::Sender<PodEvent>,
     config: LocalPodsConfig,
     registry: Arc<Registry>,
+    sockets: Arc<RuntimeDir>,
+}
+
+/// The private folder of the replicas' Unix sockets: created (mode 0700) when the first socket
+/// is needed, removed by [`LocalPods::shutdown`] or once every supervisor is gone.
+#[derive(Debug, Default)]
+pub(super) struct RuntimeDir {
+    dir: OnceLock<Result<PathBuf, String>>,
+    next: AtomicU64,
 }
 
 /// The supervised replicas. Supervisors hold it weakly, so dropping the last [`LocalPods`]
@@ -71,6 +97,34 @@ struct Supervised {
     task: JoinHandle<()>,
 }
 
+/// A `--pod-transport` value that is neither `unix` nor `tcp`.
+#[derive(Debug, thiserror::Error)]
+#[error("pod transport `{0}` is unknown: use `unix` or `tcp`")]
+pub struct PodTransportError(String);
+
+// === impl PodTransport ===
+
+impl std::str::FromStr for PodTransport {
+    type Err = PodTransportError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "unix" => Ok(PodTransport::Unix),
+            "tcp" => Ok(PodTransport::Tcp),
+            other => Err(PodTransportError(other.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for PodTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PodTransport::Unix => "unix",
+            PodTransport::Tcp => "tcp",
+        })
+    }
+}
+
 // === impl LocalPodsConfig ===
 
 impl Default for LocalPodsConfig {
@@ -81,6 +135,7 @@ impl Default for LocalPodsConfig {
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
             backoff_reset_after: Duration::from_secs(60),
+            transport: PodTransport::default(),
         }
     }
 }
@@ -97,6 +152,7 @@ impl LocalPods {
                 events,
                 config,
                 registry,
+                sockets: Arc::new(RuntimeDir::default()),
             }),
         }
     }
@@ -132,6 +188,7 @@ impl LocalPods {
             config: inner.config.clone(),
             events: inner.events.clone(),
             registry: Arc::downgrade(&inner.registry),
+            sockets: Arc::clone(&inner.sockets),
             id,
         };
         let (stop, stop_rx) = oneshot::channel();
@@ -172,6 +229,7 @@ impl LocalPods {
         for (task, revision, replica) in tasks {
             join(task, &revision, replica).await;
         }
+        self.inner.sockets.remove();
     }
 
     /// The replicas currently supervised, as `(revision, replica)`, sorted. A replica that
@@ -247,4 +305,85 @@ impl Registry {
         // The state stays consistent across a panic (each change is one map operation).
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+// === impl RuntimeDir ===
+
+/// Longest runtime folder path: a socket path (folder + `/N.sock`) must fit `sun_path`, 108
+/// bytes with its NUL.
+const MAX_RUNTIME_DIR_BYTES: usize = 80;
+
+impl RuntimeDir {
+    /// A fresh socket path for one predictor process (never reused, so a process that is still
+    /// exiting can never remove its successor's socket).
+    pub(super) fn socket_path(&self) -> Result<PathBuf, String> {
+        let dir = self
+            .dir
+            .get_or_init(create_runtime_dir)
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        Ok(dir.join(format!("{n}.sock")))
+    }
+
+    /// Removes the folder and every socket left in it (by a killed predictor).
+    fn remove(&self) {
+        if let Some(Ok(dir)) = self.dir.get()
+            && let Err(e) = std::fs::remove_dir_all(dir)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "Cannot remove the pods' socket folder.");
+        }
+    }
+}
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// Creates `infergate-PID-N` with mode 0700 in `$XDG_RUNTIME_DIR`, else the temporary folder,
+/// else `/tmp`: the first whose path is short enough for socket paths.
+fn create_runtime_dir() -> Result<PathBuf, String> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let bases = [
+        std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from),
+        Some(std::env::temp_dir()),
+        Some(PathBuf::from("/tmp")),
+    ];
+    let mut last_error = String::from("no candidate folder");
+    for base in bases.into_iter().flatten().filter(|b| b.is_dir()) {
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let dir = base.join(format!("infergate-{}-{n}", std::process::id()));
+            if dir.as_os_str().len() > MAX_RUNTIME_DIR_BYTES {
+                last_error = format!("{} is too long for socket paths", dir.display());
+                break;
+            }
+            match create_private_dir(&dir) {
+                Ok(()) => {
+                    tracing::debug!(dir = %dir.display(), "Created the pods' socket folder.");
+                    return Ok(dir);
+                }
+                // Left by an earlier process with the same pid: never reuse it, take the next.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    last_error = format!("cannot create {}: {e}", dir.display());
+                    break;
+                }
+            }
+        }
+    }
+    Err(format!(
+        "cannot create a folder for the pods' Unix sockets ({last_error}); \
+         `--pod-transport tcp` avoids them"
+    ))
+}
+
+/// Creates `dir` (not its parents), readable and writable by this user only.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    std::fs::DirBuilder::new().mode(0o700).create(dir)?;
+    // The umask can only remove bits; make sure none were added by an odd default ACL.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }

@@ -29,10 +29,11 @@ mod supervisor;
 mod tests;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 
-pub use self::local::{LocalPods, LocalPodsConfig};
+use infergate_predictor::http::ListenAddr;
+
+pub use self::local::{LocalPods, LocalPodsConfig, PodTransport};
 
 /// Set in a pod's environment: its logs go to the gateway, which adds the timestamp, so the
 /// predictor writes lines without one (`LEVEL message fields`).
@@ -57,8 +58,8 @@ pub enum PodEvent {
         revision: String,
         /// The replica's index within its revision.
         replica: u32,
-        /// Where the replica serves HTTP.
-        addr: SocketAddr,
+        /// Where the replica serves HTTP: loopback TCP or a Unix socket.
+        addr: ListenAddr,
     },
     /// A replica that had been ready exited unexpectedly (or one of its restarts failed before
     /// becoming ready); it will be restarted after a backoff.

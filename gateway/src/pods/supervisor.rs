@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::backoff::Backoff;
 use super::child::{Child, Startup};
-use super::local::{LocalPodsConfig, Registry};
+use super::local::{LocalPodsConfig, PodTransport, Registry, RuntimeDir};
 use super::{PodEvent, PodTemplate};
 
 /// Everything one replica's supervisor task needs.
@@ -30,6 +30,8 @@ pub(super) struct Supervisor {
     pub(super) events: mpsc::Sender<PodEvent>,
     /// Where this supervisor is registered, to deregister itself when its replica fails.
     pub(super) registry: Weak<Registry>,
+    /// Where Unix sockets go (with [`PodTransport::Unix`]).
+    pub(super) sockets: Arc<RuntimeDir>,
     /// This supervisor's registration, so it never removes a newer one for the same replica.
     pub(super) id: u64,
 }
@@ -113,7 +115,15 @@ impl Supervisor {
     /// Runs one process of the replica, from spawn to exit (or stop).
     async fn run_once(&self, stop: &mut oneshot::Receiver<()>) -> Run {
         let (revision, replica) = (&self.template.revision, self.replica);
-        let mut child = match Child::spawn(&self.binary, &self.template, replica) {
+        let socket = match self.config.transport {
+            PodTransport::Tcp => None,
+            PodTransport::Unix => match self.sockets.socket_path() {
+                Ok(path) => Some(path),
+                Err(message) => return Run::not_ready(message),
+            },
+        };
+        let mut child = match Child::spawn(&self.binary, &self.template, replica, socket.as_deref())
+        {
             Ok(child) => child,
             Err(e) => {
                 let message = format!("cannot start {}: {e}", self.binary.display());

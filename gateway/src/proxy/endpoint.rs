@@ -1,19 +1,20 @@
 //! Replicas and their in-flight counters: least-outstanding choice under `containerConcurrency`.
 
 use std::cell::Cell;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::HeaderValue;
-use http::uri::Authority;
+use infergate_predictor::http::ListenAddr;
+
+use super::pool::Idle;
 
 /// One ready predictor replica of a revision.
 #[derive(Debug)]
 pub struct Endpoint {
-    addr: SocketAddr,
-    /// `addr` as a URI authority, built once so a request's upstream URI costs no formatting.
-    authority: Authority,
+    addr: ListenAddr,
+    /// Keep-alive connections to it that no request uses right now.
+    idle: Idle,
     /// The revision name as a header value, for `x-infergate-revision` on responses.
     revision: HeaderValue,
     /// `containerConcurrency`: the most requests in flight at once; 0 is unlimited.
@@ -44,25 +45,28 @@ thread_local! {
 // === impl Endpoint ===
 
 impl Endpoint {
-    /// A replica of `revision` at `addr` taking at most `container_concurrency` requests at once
-    /// (0 = unlimited).
-    pub fn new(revision: &str, addr: SocketAddr, container_concurrency: usize) -> Arc<Endpoint> {
-        let authority = Authority::try_from(addr.to_string())
-            .expect("a socket address is a valid URI authority");
+    /// A replica of `revision` at `addr` (TCP or a Unix socket) taking at most
+    /// `container_concurrency` requests at once (0 = unlimited).
+    pub fn new(
+        revision: &str,
+        addr: impl Into<ListenAddr>,
+        container_concurrency: usize,
+    ) -> Arc<Endpoint> {
+        let addr = addr.into();
         // Revision names are DNS labels; a name that is no header value gets a placeholder.
         let revision = HeaderValue::from_str(revision)
             .unwrap_or_else(|_| HeaderValue::from_static("invalid-revision-name"));
         Arc::new(Endpoint {
             addr,
-            authority,
+            idle: Idle::default(),
             revision,
             limit: container_concurrency,
             outstanding: AtomicUsize::new(0),
         })
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
+    pub fn addr(&self) -> &ListenAddr {
+        &self.addr
     }
 
     /// The revision this replica belongs to.
@@ -80,8 +84,8 @@ impl Endpoint {
         self.limit
     }
 
-    pub(crate) fn authority(&self) -> &Authority {
-        &self.authority
+    pub(crate) fn idle(&self) -> &Idle {
+        &self.idle
     }
 
     pub(crate) fn revision_header(&self) -> &HeaderValue {
@@ -173,7 +177,11 @@ mod tests {
         (0..n)
             .map(|i| {
                 let port = u16::try_from(9000 + i).expect("small test port");
-                Endpoint::new("r-00001", SocketAddr::from(([127, 0, 0, 1], port)), limit)
+                Endpoint::new(
+                    "r-00001",
+                    std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                    limit,
+                )
             })
             .collect()
     }

@@ -2,11 +2,10 @@
 
 use std::error::Error as _;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::StatusCode;
-use infergate_predictor::http::BodyError;
+use infergate_predictor::http::{BodyError, ListenAddr};
 
 /// A failure before any upstream response headers arrived.
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +36,9 @@ pub enum ProxyError {
     #[error("replica {addr} of revision `{revision}` failed")]
     Upstream {
         revision: String,
-        addr: SocketAddr,
+        addr: ListenAddr,
         #[source]
-        source: hyper_util::client::legacy::Error,
+        source: super::UpstreamError,
     },
 }
 
@@ -87,36 +86,4 @@ impl ProxyError {
     pub fn to_response(&self) -> http::Response<http_body_util::Full<bytes::Bytes>> {
         infergate_predictor::http::error(self.status(), &self.message())
     }
-}
-
-/// Whether a failed send may be retried on another replica: the connection failed or was closed
-/// before any response (connect refused, reset, closed mid-request: a replica that died or is
-/// stopping). Anything else (a malformed response, say) is not retried.
-pub(crate) fn is_retryable(e: &hyper_util::client::legacy::Error) -> bool {
-    if e.is_connect() {
-        return true;
-    }
-    let mut source = e.source();
-    while let Some(cause) = source {
-        if let Some(h) = cause.downcast_ref::<hyper::Error>()
-            && (h.is_incomplete_message() || h.is_canceled() || h.is_closed())
-        {
-            return true;
-        }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            if matches!(
-                io.kind(),
-                ConnectionRefused
-                    | ConnectionReset
-                    | ConnectionAborted
-                    | BrokenPipe
-                    | UnexpectedEof
-            ) {
-                return true;
-            }
-        }
-        source = cause.source();
-    }
-    false
 }

@@ -12,6 +12,7 @@ use super::parse::{model_in_path, service_in_host};
 use super::split::Split;
 use super::{DEFAULT_DOMAIN, DEFAULT_NAMESPACE, REVISION_HEADER, TAG_LATEST, TAG_PREV};
 use crate::proxy::Endpoint;
+use crate::scaling::Scaling;
 
 /// Every routable InferenceService, built by the controller and swapped in whole
 /// (`ArcSwap<RouteTable>`); requests only read it. The one mutable part is each service's traffic
@@ -57,6 +58,8 @@ pub struct RevisionRoute {
     pub endpoints: Vec<Arc<Endpoint>>,
     /// `spec.predictor.containerConcurrency`; 0 means unlimited.
     pub container_concurrency: usize,
+    /// Its load counters and activator (`None`: not autoscaled, as in unit tests).
+    pub scaling: Option<Arc<Scaling>>,
 }
 
 /// Where a request goes.
@@ -105,6 +108,19 @@ impl RouteTable {
     /// The service `namespace/name`, if routable.
     pub fn service(&self, namespace: &str, name: &str) -> Option<&ServiceRoute> {
         self.lookup(namespace, name).map(|s| &s.route)
+    }
+
+    /// Revision `revision` of the service `namespace/name`, if routable.
+    pub fn revision(
+        &self,
+        namespace: &str,
+        name: &str,
+        revision: &str,
+    ) -> Option<&Arc<RevisionRoute>> {
+        self.service(namespace, name)?
+            .revisions
+            .iter()
+            .find(|r| r.name == revision)
     }
 
     /// Every service, in no particular order.

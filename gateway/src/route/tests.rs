@@ -13,6 +13,7 @@ fn revision(name: &str) -> Arc<RevisionRoute> {
         name: name.to_owned(),
         endpoints: Vec::new(),
         container_concurrency: 0,
+        scaling: None,
     })
 }
 

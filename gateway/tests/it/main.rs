@@ -5,6 +5,8 @@
     reason = "a failed unwrap is a failed test, with its location"
 )]
 
+mod autoscale;
+mod monitoring;
 mod predictor;
 mod serve;
 mod support;

@@ -552,13 +552,13 @@ async fn corrupt_model_fails_its_revision_and_traffic_stays() {
             .join(" ")
     };
     assert!(
-        row(R2).starts_with(&format!("{R2} Failed 0/0 0% -")),
+        row(R2).starts_with(&format!("{R2} Failed 0/0 no 0% -")),
         "{}",
         out.stdout
     );
     assert!(row(R2).contains(needle), "{}", out.stdout);
     assert!(
-        row(R1).starts_with(&format!("{R1} Ready 1/1 100% latest")),
+        row(R1).starts_with(&format!("{R1} Ready 1/1 no 100% latest")),
         "{}",
         out.stdout
     );
@@ -879,20 +879,20 @@ async fn cli_verbs_drive_a_running_gateway() {
     assert_eq!(
         table_row(&out.stdout, "REVISION"),
         [
-            "REVISION", "STATE", "REPLICAS", "TRAFFIC", "TAGS", "CREATED", "MESSAGE"
+            "REVISION", "STATE", "REPLICAS", "AT-ZERO", "TRAFFIC", "TAGS", "CREATED", "MESSAGE"
         ]
     );
     let row = table_row(&out.stdout, R1);
     assert_eq!(
-        row[..5],
-        [R1, "Ready", "1/1", "100%", "latest"],
+        row[..6],
+        [R1, "Ready", "1/1", "no", "100%", "latest"],
         "{}",
         out.stdout
     );
     assert!(
-        row[5].ends_with('Z') && row[5].len() == 20,
+        row[6].ends_with('Z') && row[6].len() == 20,
         "RFC 3339 creation time: {}",
-        row[5]
+        row[6]
     );
 
     // Nothing to roll back to yet.
@@ -996,14 +996,14 @@ async fn cli_verbs_drive_a_running_gateway() {
         .collect();
     assert_eq!(rows, [f2, f1], "newest first: {}", out.stdout);
     assert_eq!(
-        table_row(&out.stdout, f1)[..5],
-        [f1, "Ready", "1/1", "100%", "prev"],
+        table_row(&out.stdout, f1)[..6],
+        [f1, "Ready", "1/1", "no", "100%", "prev"],
         "{}",
         out.stdout
     );
     assert_eq!(
-        table_row(&out.stdout, f2)[..5],
-        [f2, "Ready", "1/1", "0%", "latest"],
+        table_row(&out.stdout, f2)[..6],
+        [f2, "Ready", "1/1", "no", "0%", "latest"],
         "{}",
         out.stdout
     );

@@ -133,6 +133,13 @@ pub(crate) async fn spawn_with_env(
         .await
         .ok()
         .and_then(|l| l.ok().flatten());
+    // Later stdout lines (e.g. where the metrics are) join the log, marked as such.
+    let sink = Arc::clone(&stderr);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push_str(&format!("stdout: {line}\n"));
+        }
+    });
     (child, line, stderr)
 }
 
@@ -309,6 +316,7 @@ pub(crate) struct Isvc {
     format: String,
     storage: String,
     predictor: Vec<String>,
+    annotations: Vec<(String, String)>,
 }
 
 impl Isvc {
@@ -320,7 +328,14 @@ impl Isvc {
             format: "onnx".to_owned(),
             storage: storage.to_owned(),
             predictor: Vec::new(),
+            annotations: Vec::new(),
         }
+    }
+
+    /// Adds `metadata.annotations[key] = value`.
+    pub(crate) fn annotation(mut self, key: &str, value: &str) -> Isvc {
+        self.annotations.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     /// Sets `metadata.namespace`.
@@ -348,6 +363,12 @@ impl Isvc {
         );
         if let Some(ns) = &self.namespace {
             out.push_str(&format!("  namespace: {ns}\n"));
+        }
+        if !self.annotations.is_empty() {
+            out.push_str("  annotations:\n");
+            for (key, value) in &self.annotations {
+                out.push_str(&format!("    {key}: {value:?}\n"));
+            }
         }
         out.push_str("spec:\n  predictor:\n");
         for line in &self.predictor {
@@ -399,8 +420,17 @@ impl Gateway {
 
     /// [`Gateway::start`] with extra environment variables (e.g. `RUST_LOG`).
     pub(crate) async fn start_with_env(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Gateway {
+        Gateway::start_with(dir, env, &[]).await
+    }
+
+    /// [`Gateway::start`] with extra environment variables and extra `serve` flags.
+    pub(crate) async fn start_with(
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+        extra: &[&str],
+    ) -> Gateway {
         let config = dir.path().display().to_string();
-        let args = [
+        let mut args = vec![
             "serve",
             "--config",
             &config,
@@ -413,6 +443,7 @@ impl Gateway {
             "--drain-timeout",
             "5",
         ];
+        args.extend_from_slice(extra);
         let (mut child, line, stderr) = spawn_with_env(&args, env).await;
         let Some(line) = line else {
             let status = child.wait().await.ok();
@@ -433,6 +464,16 @@ impl Gateway {
             dir: Some(dir),
             stderr,
         }
+    }
+
+    /// The `/metrics` URL the gateway printed.
+    pub(crate) async fn metrics_url(&self) -> String {
+        let log = self.wait_stderr("stdout: infergate metrics on ").await;
+        log.lines()
+            .find_map(|l| l.strip_prefix("stdout: infergate metrics on "))
+            .expect("the metrics line")
+            .trim()
+            .to_owned()
     }
 
     /// The config folder.

@@ -31,6 +31,7 @@ fn info() -> GatewayRunInfo {
     GatewayRunInfo {
         setup: setup("gateway"),
         workers: 2,
+        pod_transport: "unix".to_owned(),
         nginx_settings: "nginx/1.22.1, worker_processes auto".to_owned(),
     }
 }
@@ -91,7 +92,7 @@ fn the_table_has_three_paths_per_concurrency_memory_and_met_targets() {
          paths and the concurrencies are interleaved (direct, gateway, nginx at each c) so drift \
          spreads over all of them; load generator on 1 thread(s) of the same machine\n",
         "`infergate predictor --model-format onnx --workers 2`",
-        "`infergate serve --predictor-workers 2`",
+        "`infergate serve --predictor-workers 2 --pod-transport unix`",
         "| 1 | client → predictor (direct) | 10,000 | 80 µs | 150 µs | – | 1.00× |",
         "| 1 | client → infergate serve → predictor | 7,000 | 115 µs | 200 µs | +35 µs | 0.70× |",
         "| 1 | client → nginx → predictor | 6,000 | 130 µs | 260 µs | +50 µs | 0.60× |",

@@ -18,7 +18,7 @@ use tempfile::TempDir;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 
-use super::{LocalPods, LocalPodsConfig, Orchestrator, PodEvent, PodTemplate};
+use super::{LocalPods, LocalPodsConfig, Orchestrator, PodEvent, PodTemplate, PodTransport};
 
 /// The longest any single expected thing (an event, a stop) may take before the test fails.
 const BOUND: Duration = Duration::from_secs(10);
@@ -109,6 +109,8 @@ fn config() -> LocalPodsConfig {
         backoff_initial: 20 * MS,
         backoff_max: Duration::from_secs(1),
         backoff_reset_after: Duration::from_secs(60),
+        // The scenarios announce TCP listeners; `unix_transport_*` tests the sockets.
+        transport: PodTransport::Tcp,
     }
 }
 
@@ -132,7 +134,7 @@ fn ready_event(revision: &str, replica: u32, addr: SocketAddr) -> PodEvent {
     PodEvent::Ready {
         revision: revision.to_owned(),
         replica,
-        addr,
+        addr: addr.into(),
     }
 }
 

@@ -23,6 +23,64 @@ async fn ready_event_carries_the_printed_address() {
 }
 
 #[tokio::test]
+async fn unix_transport_gives_each_process_its_own_socket_in_a_private_folder() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use infergate_predictor::http::ListenAddr;
+
+    let mut h = Harness::new(LocalPodsConfig {
+        transport: PodTransport::Unix,
+        ..config()
+    });
+    // The scenario makes the socket's file (as a predictor would) and announces it.
+    let script = "echo $$ >> \"$dir/r1.pids\"\n\
+                  : > \"$socket\"\n\
+                  echo \"infergate-predictor ready on unix:$socket\"\n\
+                  exec sleep 600";
+    let template = h.template("r1", script);
+    h.pods.start_replica(&template, 0);
+    h.pods.start_replica(&template, 1);
+    let mut sockets = Vec::new();
+    for _ in 0..2 {
+        match h.next_event().await {
+            PodEvent::Ready {
+                addr: ListenAddr::Unix(path),
+                ..
+            } => sockets.push(path),
+            other => panic!("expected a ready event on a Unix socket, got {other:?}"),
+        }
+    }
+    assert_ne!(sockets[0], sockets[1], "one socket per process");
+    let dir = sockets[0].parent().expect("a socket folder").to_owned();
+    assert_eq!(sockets[1].parent(), Some(dir.as_path()));
+    let mode = std::fs::metadata(&dir)
+        .expect("the folder exists")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "{} is private", dir.display());
+    for socket in &sockets {
+        assert!(
+            socket.is_file(),
+            "{} was made by the scenario",
+            socket.display()
+        );
+        assert!(
+            socket.as_os_str().len() < 108,
+            "{} fits sun_path",
+            socket.display()
+        );
+    }
+
+    h.pods.shutdown().await;
+    assert!(
+        !dir.exists(),
+        "shutdown removes {} and what is left in it",
+        dir.display()
+    );
+    h.assert_no_more_events().await;
+}
+
+#[tokio::test]
 async fn failed_carries_the_error_line_and_is_not_restarted() {
     let mut h = Harness::new(config());
     let script = "echo $$ >> \"$dir/r1.pids\"\n\

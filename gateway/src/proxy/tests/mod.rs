@@ -14,6 +14,8 @@ use http_body_util::{BodyExt, Full};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use infergate_predictor::http::ListenAddr;
+
 use self::support::*;
 use super::ProxyConfig;
 use crate::route::REVISION_HEADER;
@@ -23,7 +25,12 @@ const LONG: Duration = Duration::from_secs(30);
 #[tokio::test]
 async fn passes_status_headers_and_body_through() {
     let mut up = Upstream::start().await;
-    let gw = gateway(ProxyConfig::default(), revision(&[up.addr], 0), LONG).await;
+    let gw = gateway(
+        ProxyConfig::default(),
+        revision(&[up.addr.clone()], 0),
+        LONG,
+    )
+    .await;
     let client = client();
 
     let req = Request::post(format!("http://{gw}/v2/models/m/infer?trace=1&x=%20y"))
@@ -75,7 +82,7 @@ fn get_req(addr: std::net::SocketAddr, path: &str) -> Request<Full<Bytes>> {
 async fn least_outstanding_and_container_concurrency_cap() {
     let mut a = Upstream::start().await;
     let mut b = Upstream::start().await;
-    let rev = revision(&[a.addr, b.addr], 1);
+    let rev = revision(&[a.addr.clone(), b.addr.clone()], 1);
     let gw = gateway(ProxyConfig::default(), Arc::clone(&rev), LONG).await;
     let client = client();
     let outstanding = || -> Vec<usize> { rev.endpoints.iter().map(|e| e.outstanding()).collect() };
@@ -135,7 +142,7 @@ async fn least_outstanding_and_container_concurrency_cap() {
 #[tokio::test]
 async fn slow_upstream_gets_504_and_stalled_body_is_cut_off() {
     let mut up = Upstream::start().await;
-    let rev = revision(&[up.addr], 0);
+    let rev = revision(&[up.addr.clone()], 0);
     let gw = gateway(
         ProxyConfig::default(),
         Arc::clone(&rev),
@@ -169,7 +176,7 @@ async fn slow_upstream_gets_504_and_stalled_body_is_cut_off() {
 #[tokio::test]
 async fn dead_replica_gets_502() {
     let dead = dead_addr().await;
-    let rev = revision(&[dead], 0);
+    let rev = revision(&[dead.clone()], 0);
     let gw = gateway(ProxyConfig::default(), Arc::clone(&rev), LONG).await;
     let response = send(&client(), get_req(gw, "/v1/models/m:predict")).await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
@@ -194,7 +201,7 @@ async fn no_replica_gets_503() {
 async fn retries_once_on_a_live_replica_when_the_chosen_one_is_dead() {
     let mut live = Upstream::start().await;
     let dead = dead_addr().await;
-    let rev = revision(&[dead, live.addr], 0);
+    let rev = revision(&[dead, live.addr.clone()], 0);
     let gw = gateway(ProxyConfig::default(), Arc::clone(&rev), LONG).await;
     let client = client();
 
@@ -261,7 +268,7 @@ async fn raw_replica(responses: Vec<&'static [u8]>) -> (std::net::SocketAddr, Ar
 async fn retries_on_the_same_replica_when_it_closed_the_connection_before_responding() {
     const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
     let (addr, connections) = raw_replica(vec![b"", OK]).await;
-    let gw = gateway(ProxyConfig::default(), revision(&[addr], 0), LONG).await;
+    let gw = gateway(ProxyConfig::default(), revision(&[addr.into()], 0), LONG).await;
     let response = send(&client(), get_req(gw, "/v2/models/m/infer")).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(text(response).await, "ok");
@@ -273,7 +280,7 @@ async fn never_retries_after_response_headers() {
     const CUT: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc";
     const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
     let (addr, connections) = raw_replica(vec![CUT, OK]).await;
-    let rev = revision(&[addr], 0);
+    let rev = revision(&[addr.into()], 0);
     let gw = gateway(ProxyConfig::default(), Arc::clone(&rev), LONG).await;
     let response = send(&client(), get_req(gw, "/v2/models/m/infer")).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -293,7 +300,7 @@ async fn body_over_the_limit_gets_413_and_is_not_forwarded() {
         max_body_bytes: 16,
         ..ProxyConfig::default()
     };
-    let rev = revision(&[up.addr], 0);
+    let rev = revision(&[up.addr.clone()], 0);
     let gw = gateway(config, Arc::clone(&rev), LONG).await;
     let client = client();
     let post = |body: &'static [u8]| {
@@ -310,4 +317,109 @@ async fn body_over_the_limit_gets_413_and_is_not_forwarded() {
     // At the limit is fine.
     let response = send(&client, post(&[b'x'; 16])).await;
     assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn reaches_replicas_on_unix_sockets_and_retries_past_a_dead_one() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut up = Upstream::start_on(&ListenAddr::Unix(dir.path().join("live.sock"))).await;
+    let dead = ListenAddr::Unix(dir.path().join("dead.sock"));
+
+    // Alone, the dead socket is a 502 that names it.
+    let gw = gateway(ProxyConfig::default(), revision(&[dead.clone()], 0), LONG).await;
+    let response = send(&client(), get_req(gw, "/v2/models/m/infer")).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let body = text(response).await;
+    assert!(body.contains(&dead.to_string()), "{body}");
+
+    // Next to a live one, every request reaches the live one, headers and body intact, over
+    // pooled connections.
+    let rev = revision(&[dead, up.addr.clone()], 0);
+    let gw = gateway(ProxyConfig::default(), Arc::clone(&rev), LONG).await;
+    let client = client();
+    for i in 0..4 {
+        let req = Request::post(format!("http://{gw}/v2/models/m/infer?i={i}"))
+            .header("x-request-id", "unix")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .expect("request");
+        let response = send(&client, req).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(text(response).await, "echo:{}");
+        let seen = within("the upstream's record", up.seen.recv())
+            .await
+            .expect("recorded");
+        assert_eq!(seen.path_and_query, format!("/v2/models/m/infer?i={i}"));
+        assert_eq!(
+            seen.headers.get("x-request-id").map(|v| v.as_bytes()),
+            Some(&b"unix"[..])
+        );
+    }
+    assert_eq!(up.hits(), 4);
+    eventually("the slots to be released", || {
+        rev.endpoints.iter().all(|e| e.outstanding() == 0)
+    })
+    .await;
+}
+
+/// A replica that answers `200 ok` to every request of a connection, and closes each connection
+/// after `per_connection` answers (without saying so: as a replica that restarted would).
+async fn keep_alive_replica(per_connection: usize) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let connections = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut pending = Vec::new();
+                let mut buf = [0_u8; 1024];
+                for _ in 0..per_connection {
+                    // One GET head per request.
+                    while !pending.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => pending.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let end = pending
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .expect("a whole head");
+                    pending.drain(..end + 4);
+                    if stream.write_all(OK).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    (addr, connections)
+}
+
+#[tokio::test]
+async fn reuses_idle_connections_and_replaces_closed_ones() {
+    let (addr, connections) = keep_alive_replica(2).await;
+    let rev = revision(&[addr.into()], 0);
+    let gw = gateway(ProxyConfig::default(), Arc::clone(&rev), LONG).await;
+    let client = client();
+    for i in 1..=3 {
+        let response = send(&client, get_req(gw, "/v2/health/ready")).await;
+        assert_eq!(response.status(), StatusCode::OK, "request {i}");
+        assert_eq!(text(response).await, "ok");
+        // The second request reuses the first one's connection; the replica then closes it, so
+        // the third needs a new one (found closed at checkout, or failed and retried).
+        let expected = if i <= 2 { 1 } else { 2 };
+        assert_eq!(connections.load(Ordering::SeqCst), expected, "request {i}");
+        if i != 2 {
+            // (After the second, the pool may or may not have seen the close yet.)
+            eventually("the connection back in the pool", || {
+                rev.endpoints[0].idle().len() == 1
+            })
+            .await;
+        }
+    }
+    assert_eq!(rev.endpoints[0].outstanding(), 0);
 }

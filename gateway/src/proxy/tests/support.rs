@@ -18,6 +18,7 @@ use hyper::body::{Body, Frame, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use infergate_predictor::http::{ListenAddr, Listener, SocketFile};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
@@ -61,7 +62,9 @@ pub(super) struct Seen {
 /// - anything else: 201 with `x-upstream: yes`, `keep-alive: timeout=5` and the body `echo:` +
 ///   the request body, after recording the request in `seen`.
 pub(super) struct Upstream {
-    pub(super) addr: SocketAddr,
+    pub(super) addr: ListenAddr,
+    /// The socket file of an upstream on a Unix socket, removed with it.
+    _socket: Option<SocketFile>,
     pub(super) hits: Arc<AtomicUsize>,
     pub(super) arrived: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
     pub(super) seen: mpsc::UnboundedReceiver<Seen>,
@@ -70,11 +73,14 @@ pub(super) struct Upstream {
 type UpstreamBody = UnsyncBoxBody<Bytes, Infallible>;
 
 impl Upstream {
+    /// An upstream on 127.0.0.1:0.
     pub(super) async fn start() -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind upstream");
-        let addr = listener.local_addr().expect("upstream addr");
+        Self::start_on(&ListenAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], 0)))).await
+    }
+
+    /// An upstream on `addr` (TCP or a Unix socket).
+    pub(super) async fn start_on(addr: &ListenAddr) -> Upstream {
+        let (listener, addr) = Listener::bind(addr).await.expect("bind upstream");
         let hits = Arc::new(AtomicUsize::new(0));
         let (arrived_tx, arrived) = mpsc::unbounded_channel();
         let (seen_tx, seen) = mpsc::unbounded_channel();
@@ -87,14 +93,20 @@ impl Upstream {
                 async move { upstream_handler(req, arrived, seen).await }
             }
         };
-        tokio::spawn(infergate_predictor::http::serve(
-            listener,
-            handler,
-            std::future::pending(),
-            Duration::from_secs(1),
-        ));
+        let (stop, drain) = (std::future::pending(), Duration::from_secs(1));
+        let _socket = match listener {
+            Listener::Tcp(l) => {
+                tokio::spawn(infergate_predictor::http::serve(l, handler, stop, drain));
+                None
+            }
+            Listener::Unix(l, file) => {
+                tokio::spawn(infergate_predictor::http::serve(l, handler, stop, drain));
+                Some(file)
+            }
+        };
         Upstream {
             addr,
+            _socket,
             hits,
             arrived,
             seen,
@@ -199,20 +211,21 @@ impl Body for HeldBody {
 }
 
 /// An address nothing listens on: bound, then closed.
-pub(super) async fn dead_addr() -> SocketAddr {
+pub(super) async fn dead_addr() -> ListenAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    listener.local_addr().expect("addr")
+    ListenAddr::Tcp(listener.local_addr().expect("addr"))
 }
 
 /// A revision `r-00001` over these replicas.
-pub(super) fn revision(addrs: &[SocketAddr], container_concurrency: usize) -> Arc<RevisionRoute> {
+pub(super) fn revision(addrs: &[ListenAddr], container_concurrency: usize) -> Arc<RevisionRoute> {
     Arc::new(RevisionRoute {
         name: "r-00001".to_owned(),
         endpoints: addrs
             .iter()
-            .map(|&a| Endpoint::new("r-00001", a, container_concurrency))
+            .map(|a| Endpoint::new("r-00001", a.clone(), container_concurrency))
             .collect(),
         container_concurrency,
+        scaling: None,
     })
 }
 

@@ -1,0 +1,191 @@
+use super::*;
+
+fn numbers(series: &[Series], name: &str) -> Vec<f64> {
+    match series.iter().find(|s| s.name == name).map(|s| &s.values) {
+        Some(Values::Numbers(v)) => v.clone(),
+        other => panic!("no number series {name}: {other:?} in {series:?}"),
+    }
+}
+
+fn classes(series: &[Series], name: &str) -> Vec<String> {
+    match series.iter().find(|s| s.name == name).map(|s| &s.values) {
+        Some(Values::Classes(v)) => v.clone(),
+        other => panic!("no class series {name}: {other:?} in {series:?}"),
+    }
+}
+
+#[test]
+fn inference_paths() {
+    assert_eq!(
+        Protocol::of_inference_path("/v2/models/iris/infer"),
+        Some(Protocol::V2)
+    );
+    assert_eq!(
+        Protocol::of_inference_path("/v2/models/iris/versions/1/infer"),
+        Some(Protocol::V2)
+    );
+    assert_eq!(
+        Protocol::of_inference_path("/v1/models/iris:predict"),
+        Some(Protocol::V1)
+    );
+    assert_eq!(Protocol::of_inference_path("/v2/models/iris/ready"), None);
+    assert_eq!(Protocol::of_inference_path("/metrics"), None);
+}
+
+#[test]
+fn v2_request_features_per_row_element() {
+    let body = br#"{"inputs": [
+        {"name": "input", "shape": [2, 4], "datatype": "FP32", "data": [6.8, 2.8, 4.8, 1.4, 6.0, 3.4, 4.5, 1.6]},
+        {"name": "age", "shape": [2], "datatype": "INT64", "data": [30, 40]},
+        {"name": "text", "shape": [2], "datatype": "BYTES", "data": ["a", "b"]}
+    ], "outputs": [{"name": "label"}]}"#;
+    let series = features(Protocol::V2, body, None).expect("valid");
+    assert_eq!(series.len(), 5, "{series:?}");
+    assert_eq!(
+        numbers(&series, "input[0]"),
+        vec![6.8f32 as f64, 6.0f32 as f64]
+    );
+    assert_eq!(
+        numbers(&series, "input[3]"),
+        vec![1.4f32 as f64, 1.6f32 as f64]
+    );
+    assert_eq!(numbers(&series, "age"), vec![30.0, 40.0]);
+}
+
+#[test]
+fn v2_binary_request() {
+    let tensor = Tensor::new("x", vec![2, 1], TensorData::F32(vec![1.5, 2.5])).expect("tensor");
+    let encoded = v2::encode_request(None, &[tensor], true);
+    let series = features(Protocol::V2, &encoded.body, encoded.header_len).expect("valid");
+    assert_eq!(numbers(&series, "x[0]"), vec![1.5, 2.5]);
+}
+
+#[test]
+fn v1_request_forms() {
+    let rows = features(Protocol::V1, br#"{"instances": [[1, 2], [3, 4.5]]}"#, None).expect("rows");
+    assert_eq!(numbers(&rows, "input[1]"), vec![2.0, 4.5]);
+    let scalars = features(Protocol::V1, br#"{"instances": [1, 2, 3]}"#, None).expect("scalars");
+    assert_eq!(numbers(&scalars, "input"), vec![1.0, 2.0, 3.0]);
+    let named = features(
+        Protocol::V1,
+        br#"{"instances": [{"a": [1, 2], "b": 5}, {"a": [3, 4], "b": 6}]}"#,
+        None,
+    )
+    .expect("named");
+    assert_eq!(numbers(&named, "a[1]"), vec![2.0, 4.0]);
+    assert_eq!(numbers(&named, "b"), vec![5.0, 6.0]);
+    let columns = features(
+        Protocol::V1,
+        br#"{"inputs": {"a": [[1, 2], [3, 4]]}}"#,
+        None,
+    )
+    .expect("columns");
+    assert_eq!(numbers(&columns, "a[0]"), vec![1.0, 3.0]);
+}
+
+#[test]
+fn unparsable_bodies_say_why() {
+    let cases: &[(Protocol, &[u8], &str)] = &[
+        (Protocol::V2, b"not json", "malformed_json"),
+        (Protocol::V2, b"", "empty_body"),
+        (
+            Protocol::V2,
+            br#"{"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "data": [1]}]}"#,
+            "data_length",
+        ),
+        (
+            Protocol::V2,
+            br#"{"inputs": [{"name": "x", "shape": [1], "datatype": "NOPE", "data": [1]}]}"#,
+            "unknown_datatype",
+        ),
+        (
+            Protocol::V1,
+            br#"{"instances": [[1, 2], [3]]}"#,
+            "malformed_data",
+        ),
+        (Protocol::V1, br#"{"rows": []}"#, "invalid_request"),
+    ];
+    for (protocol, body, want) in cases {
+        let got = features(*protocol, body, None).expect_err("unparsable");
+        assert_eq!(got, Unparsable(want), "{}", String::from_utf8_lossy(body));
+    }
+}
+
+#[test]
+fn v2_response_outputs() {
+    let config = ModelMonitoring {
+        class_names: vec!["setosa".into(), "versicolor".into(), "virginica".into()],
+        argmax_outputs: vec!["probabilities".into()],
+        ..ModelMonitoring::default()
+    };
+    let body = br#"{"model_name": "iris", "outputs": [
+        {"name": "label", "shape": [2], "datatype": "INT64", "data": [1, 2]},
+        {"name": "probabilities", "shape": [2, 3], "datatype": "FP32", "data": [0.1, 0.8, 0.1, 0.0, 0.2, 0.8]}
+    ]}"#;
+    let series = outputs(Protocol::V2, body, None, &config).expect("valid");
+    assert_eq!(classes(&series, "label"), vec!["versicolor", "virginica"]);
+    assert_eq!(
+        classes(&series, "probabilities:argmax"),
+        vec!["versicolor", "virginica"]
+    );
+    assert_eq!(
+        numbers(&series, "probabilities[1]"),
+        vec![0.8f32 as f64, 0.2f32 as f64]
+    );
+}
+
+#[test]
+fn v1_response_forms() {
+    let config = ModelMonitoring::default();
+    let ints = outputs(
+        Protocol::V1,
+        br#"{"predictions": [1, 0, 2]}"#,
+        None,
+        &config,
+    )
+    .expect("ints");
+    assert_eq!(classes(&ints, "predictions"), vec!["1", "0", "2"]);
+    let scores = outputs(
+        Protocol::V1,
+        br#"{"predictions": [[0.5, 1], [0.25, 2]]}"#,
+        None,
+        &config,
+    )
+    .expect("scores");
+    assert_eq!(numbers(&scores, "predictions[0]"), vec![0.5, 0.25]);
+    let labels = outputs(
+        Protocol::V1,
+        br#"{"predictions": ["cat", "dog"]}"#,
+        None,
+        &config,
+    )
+    .expect("labels");
+    assert_eq!(classes(&labels, "predictions"), vec!["cat", "dog"]);
+    let named = outputs(
+        Protocol::V1,
+        br#"{"predictions": [{"label": 1, "probabilities": [0.2, 0.8]}, {"label": 0, "probabilities": [0.9, 0.1]}]}"#,
+        None,
+        &config,
+    )
+    .expect("named");
+    assert_eq!(classes(&named, "label"), vec!["1", "0"]);
+    assert_eq!(numbers(&named, "probabilities[1]"), vec![0.8, 0.1]);
+    for (body, want) in [
+        (&br#"{"predictions": [[1, 2], [3]]}"#[..], "ragged"),
+        (br#"{"predictions": [1, "a"]}"#, "mixed_types"),
+        (br#"{"predictions": 3}"#, "invalid_response"),
+        (br#"<html>"#, "malformed_json"),
+    ] {
+        let got = outputs(Protocol::V1, body, None, &config).expect_err("unparsable");
+        assert_eq!(got, Unparsable(want), "{}", String::from_utf8_lossy(body));
+    }
+}
+
+#[test]
+fn wide_rows_are_capped() {
+    let data: Vec<f32> = (0..200).map(|i| i as f32).collect();
+    let tensor = Tensor::new("emb", vec![1, 200], TensorData::F32(data)).expect("tensor");
+    let encoded = v2::encode_request(None, &[tensor], false);
+    let series = features(Protocol::V2, &encoded.body, None).expect("valid");
+    assert_eq!(series.len(), MAX_SERIES);
+}
