@@ -14,13 +14,19 @@
 //! infergate-bench transport  -> hyper client -> hyper server process over loopback TCP vs a Unix
 //!                               socket, at c = 1, 64: which one the gateway -> pod hop should use
 //! infergate-bench batching   -> the MLP predictor with dynamic batching on vs off at c = 64
+//! infergate-bench coldstart  -> infergate serve with minReplicas 0: first request at zero -> answer,
+//!                               20 cycles per model (p50, p90, max, split), and a ramp from zero
+//! infergate-bench monitoring -> infergate serve with in-gateway monitoring on (sample ratio 1) vs off,
+//!                               iris and MLP at c = 64
 //! ```
 
 pub mod batching;
+pub mod coldstart;
 pub mod gateway;
 pub mod load;
 pub mod machine;
 pub mod markers;
+pub mod monitoring;
 pub mod predictor;
 pub mod server;
 pub mod transport;

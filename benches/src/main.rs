@@ -7,6 +7,8 @@
 //! cargo run --release -p infergate-benches -- gateway       # the gateway hop vs direct vs nginx
 //! cargo run --release -p infergate-benches -- transport     # loopback TCP vs Unix socket
 //! cargo run --release -p infergate-benches -- batching      # MLP, dynamic batching on vs off
+//! cargo run --release -p infergate-benches -- coldstart     # scale from zero: first answer, ramp
+//! cargo run --release -p infergate-benches -- monitoring    # in-gateway monitoring on vs off
 //! cargo run --release -p infergate-benches -- all           # every comparison that exists
 //! ```
 
@@ -22,8 +24,10 @@ use clap::{Parser, Subcommand};
 use http::{HeaderName, HeaderValue, Uri};
 
 use infergate_benches::batching::{self, BatchingArgs};
+use infergate_benches::coldstart::{self, ColdstartArgs};
 use infergate_benches::gateway::{self, GatewayArgs, NginxArgs};
 use infergate_benches::load::{self, LoadConfig};
+use infergate_benches::monitoring::{self, MonitoringArgs};
 use infergate_benches::predictor::{self, PredictorArgs};
 use infergate_benches::transport::{self, TransportArgs, TransportServerArgs};
 
@@ -53,12 +57,17 @@ enum Command {
     Transport(TransportArgs),
     /// The MLP predictor with dynamic batching on vs off, at c = 64.
     Batching(BatchingArgs),
+    /// Cold starts from zero replicas through `infergate serve` (iris, MLP), and a ramp from zero.
+    Coldstart(ColdstartArgs),
+    /// In-gateway monitoring on (sample ratio 1) vs off through `infergate serve`, iris and MLP
+    /// at c = 64.
+    Monitoring(MonitoringArgs),
     /// The server side of `transport` (started by it, in its own process).
     #[command(hide = true)]
     TransportServer(TransportServerArgs),
-    /// Every comparison that exists: `predictor`, `gateway`, `transport`, then `batching` (which
-    /// take `--runs`, `--warmup`, `--duration`, `--infergate-*`, `--no-write`, `--output` and
-    /// `--repo` from here).
+    /// Every comparison that exists: `predictor`, `gateway`, `transport`, `batching`,
+    /// `coldstart`, then `monitoring` (which take `--runs`, `--warmup`, `--duration`, `--infergate-*`, `--no-write`,
+    /// `--output` and `--repo` from here).
     All(AllArgs),
 }
 
@@ -130,6 +139,16 @@ fn main() -> ExitCode {
                     .await
                     .map(|()| true)
             }
+            Command::Coldstart(args) => {
+                coldstart::run(&args, cli.loadgen_threads, reproduce_command())
+                    .await
+                    .map(|()| true)
+            }
+            Command::Monitoring(args) => {
+                monitoring::run(&args, cli.loadgen_threads, reproduce_command())
+                    .await
+                    .map(|()| true)
+            }
             Command::Transport(args) => {
                 transport::run(&args, cli.loadgen_threads, reproduce_command())
                     .await
@@ -158,10 +177,15 @@ async fn run_all(args: AllArgs, loadgen_threads: usize) -> anyhow::Result<()> {
         workers: args.predictor.infergate_workers,
         ..BatchingArgs::for_all(&args.predictor.bench)
     };
+    let coldstart_args = ColdstartArgs::for_all(&args.predictor.bench);
+    let monitoring_args =
+        MonitoringArgs::for_all(&args.predictor.bench, args.predictor.infergate_workers);
     predictor::run(&args.predictor, loadgen_threads, command.clone()).await?;
     gateway::run(&gateway_args, loadgen_threads, command.clone()).await?;
     transport::run(&transport_args, loadgen_threads, command.clone()).await?;
-    batching::run(&batching_args, loadgen_threads, command).await
+    batching::run(&batching_args, loadgen_threads, command.clone()).await?;
+    coldstart::run(&coldstart_args, loadgen_threads, command.clone()).await?;
+    monitoring::run(&monitoring_args, loadgen_threads, command).await
 }
 
 /// Runs `load`; `Ok(false)` when the run had errors (the report is printed either way).

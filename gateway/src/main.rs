@@ -11,6 +11,10 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, GetWhat};
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Predictor(args) = &cli.command {
@@ -31,10 +35,16 @@ fn main() -> ExitCode {
         logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // `serve` runs on one thread: every proxied request then stays on the thread that accepted
+    // it, with no cross-thread wake-ups and no idle worker woken to steal work (BENCHMARKS.md,
+    // gateway hop). The predictor keeps a thread per core for its HTTP side.
+    let runtime = match &cli.command {
+        Command::Serve(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build();
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -18,6 +18,7 @@ use infergate_monitor::names::{
     REQUEST_DURATION_SECONDS, REQUESTS_IN_FLIGHT, REQUESTS_TOTAL, REVISION_ACTIVATOR_IN_PATH,
     REVISION_PANIC_CONCURRENCY, REVISION_PANIC_MODE, REVISION_PANIC_RPS, REVISION_REPLICAS,
     REVISION_STABLE_CONCURRENCY, REVISION_STABLE_RPS, REVISION_TRAFFIC_PERCENT,
+    TRANSFORMER_DURATION_SECONDS,
 };
 
 /// The gateway's metric families.
@@ -34,6 +35,7 @@ pub struct Metrics {
     cold_start: HistogramVec,
     panic_mode: IntGaugeVec,
     in_path: IntGaugeVec,
+    transformer: HistogramVec,
     /// Stable and panic window averages: `[concurrency, rps]` x `[stable, panic]`.
     observed: [[GaugeVec; 2]; 2],
 }
@@ -133,6 +135,11 @@ impl Metrics {
             "1 while Knative's target-burst-capacity rule would keep the activator in the path.",
             REVISION,
         );
+        let transformer = histogram(
+            TRANSFORMER_DURATION_SECONDS,
+            "Time in a WebAssembly transformer's preprocess or postprocess (stage).",
+            &["namespace", "model", "stage"],
+        );
         let observed = [
             [
                 gauge(
@@ -167,6 +174,7 @@ impl Metrics {
             cold_start,
             panic_mode,
             in_path,
+            transformer,
             observed,
         }
     }
@@ -181,6 +189,13 @@ impl Metrics {
         self.queue_wait
             .with_label_values(&labels)
             .observe(waited.as_secs_f64());
+    }
+
+    /// Records one transformer call (`stage`: `preprocess` or `postprocess`).
+    pub fn observe_transformer(&self, namespace: &str, model: &str, stage: &str, took: Duration) {
+        self.transformer
+            .with_label_values(&[namespace, model, stage])
+            .observe(took.as_secs_f64());
     }
 
     /// Records a cold start (`[namespace, model, revision]`).

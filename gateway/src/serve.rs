@@ -94,6 +94,7 @@ pub async fn serve(
             drain_timeout: config.drain_timeout,
             url_scheme: "http".into(),
             autoscaling: config.autoscaling.clone(),
+            transformers: transformer_engine(),
         },
         Store::new(&config_dir),
         Arc::clone(&pods),
@@ -150,6 +151,16 @@ pub async fn serve(
     control.abort();
     forward_pods.abort();
     Ok(())
+}
+
+/// The engine WebAssembly transformers run on; without one, revisions with a transformer fail
+/// and every other model is served as usual.
+fn transformer_engine() -> Option<infergate_transformer::Engine> {
+    infergate_transformer::Engine::default_engine()
+        .inspect_err(|e| {
+            tracing::error!(error = %e, "Cannot start the WebAssembly engine; transformers are disabled.");
+        })
+        .ok()
 }
 
 /// Serves `GET /metrics` on its own port (Prometheus text format).

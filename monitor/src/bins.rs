@@ -3,7 +3,8 @@
 //! Numeric series are binned on edges taken from the reference: its deciles (the values at
 //! 10%, 20%, …, 90% of the sorted reference, duplicates removed), so each bin holds about a
 //! tenth of the reference. A value `v` falls in bin `i` when `edges[i-1] < v <= edges[i]`
-//! (Prometheus' `le` convention), the first bin is everything up to `edges[0]` and the last
+//! (Prometheus' `le` convention; a value equal to an edge at `f32` precision is that edge, so
+//! FP32 tensors and JSON numbers bin alike), the first bin is everything up to `edges[0]` and the last
 //! everything above the last edge. Class series have one bin per reference class (at most
 //! [`crate::config::MAX_CLASSES`]) and a last bin for every other class.
 
@@ -43,11 +44,37 @@ impl Bins {
         false
     }
 
-    /// The bin of a numeric value (the last bin for a class series, which has no numbers).
+    /// The bin of a numeric value (the last bin for a class series, which has no numbers). A
+    /// value equal to an edge at `f32` precision counts as that edge: the same number read from
+    /// FP32 data (3.4 is 3.4000000953674316 widened) or from a JSON number (V1: 3.4 exactly)
+    /// lands in the same bin.
     pub fn of_value(&self, v: f64) -> usize {
         match self {
-            Bins::Numeric { edges } => edges.partition_point(|&e| e < v),
+            Bins::Numeric { edges } => {
+                let above = edges.partition_point(|&e| e < v);
+                match above.checked_sub(1) {
+                    Some(below) if same_f32(edges[below], v) => below,
+                    _ => above,
+                }
+            }
             Bins::Classes { classes } => classes.len(),
+        }
+    }
+
+    /// `v`, or the edge it equals at `f32` precision: what a histogram on these edges observes,
+    /// so that its `le` buckets agree with [`Bins::of_value`].
+    pub fn snap(&self, v: f64) -> f64 {
+        match self {
+            Bins::Numeric { edges } => {
+                let above = edges.partition_point(|&e| e < v);
+                [above.checked_sub(1), Some(above)]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| edges.get(i).copied())
+                    .find(|&e| same_f32(e, v))
+                    .unwrap_or(v)
+            }
+            Bins::Classes { .. } => v,
         }
     }
 
@@ -85,6 +112,11 @@ impl Bins {
         edges.dedup();
         Some(Bins::Numeric { edges })
     }
+}
+
+/// Whether `a` and `b` are the same number at `f32` precision.
+fn same_f32(a: f64, b: f64) -> bool {
+    a as f32 == b as f32
 }
 
 /// `v` as the shortest decimal of the `f32` it equals, when it is one (else `v`).
@@ -164,6 +196,29 @@ mod tests {
         let reference = Reference::from_values(&values).expect("values");
         assert_eq!(reference.edges().expect("numeric")[0], 0.9);
         assert_eq!(reference.counts.iter().sum::<u64>(), 100);
+    }
+
+    #[test]
+    fn fp32_and_json_numbers_land_in_the_same_bin() {
+        // 3.4 widened from f32 is above 3.4, 3.1 widened is below 3.1: both are their edge.
+        let values: Vec<f64> = [2.9f32, 3.0, 3.1, 3.2, 3.3, 3.4, 3.5, 3.6, 3.7, 3.8]
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        let reference = Reference::from_values(&values).expect("values");
+        let bins = &reference.bins;
+        for (fp32, json) in [(3.4f32, 3.4f64), (3.1, 3.1), (3.8, 3.8), (2.9, 2.9)] {
+            let widened = f64::from(fp32);
+            assert_eq!(bins.of_value(widened), bins.of_value(json), "{json}");
+        }
+        // On an edge, both observe the edge itself (3.8 is above the last edge, 3.7).
+        for (fp32, json) in [(3.4f32, 3.4f64), (3.1, 3.1), (2.9, 2.9), (3.7, 3.7)] {
+            assert_eq!(bins.snap(f64::from(fp32)), json);
+            assert_eq!(bins.snap(json), json);
+        }
+        assert_eq!(bins.snap(3.45), 3.45);
+        // One reference value per bin, as the deciles promise.
+        assert_eq!(reference.counts, vec![1; 10]);
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub mod reference;
 pub mod standalone;
 mod state;
 mod tee;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 pub use self::{
     config::{ConfigError, ModelMonitoring, MonitorFile, Settings},

@@ -318,8 +318,13 @@ impl SeriesState {
                     if let Some(reference) = reference {
                         let had_histogram = self.histogram.is_some();
                         self.become_ready(ctx, reference);
-                        if !had_histogram && let Some(h) = &self.histogram {
-                            replay.iter().for_each(|&v| h.observe(v));
+                        if !had_histogram
+                            && let Some(h) = &self.histogram
+                            && let Phase::Ready { reference, .. } = &self.phase
+                        {
+                            replay
+                                .iter()
+                                .for_each(|&v| h.observe(reference.bins.snap(v)));
                         }
                     }
                 }
@@ -330,7 +335,7 @@ impl SeriesState {
                 let bin = match &value {
                     Value::Number(v) => {
                         if let Some(h) = &self.histogram {
-                            h.observe(*v);
+                            h.observe(reference.bins.snap(*v));
                         }
                         reference.bins.of_value(*v)
                     }

@@ -5,8 +5,15 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub(crate) struct Slots {
-    free: Mutex<u32>,
+    state: Mutex<State>,
     freed: Condvar,
+}
+
+struct State {
+    free: u32,
+    /// Callers blocked in `acquire`: a release notifies only when there are any (std's
+    /// `notify_one` is a syscall even with no waiter).
+    waiting: u32,
 }
 
 /// One slot, given back on drop.
@@ -18,19 +25,22 @@ pub(crate) struct Slot<'a> {
 
 impl Slots {
     pub(crate) fn new(total: u32) -> Self {
-        Self { free: Mutex::new(total), freed: Condvar::new() }
+        Self { state: Mutex::new(State { free: total, waiting: 0 }), freed: Condvar::new() }
     }
 
     /// Takes a slot, waiting up to `wait` for one; `None` if none came free.
     pub(crate) fn acquire(&self, wait: Duration) -> Option<Slot<'_>> {
-        let deadline = Instant::now() + wait;
-        // The counter is always consistent, so a panic elsewhere while holding it is harmless.
-        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
-        while *free == 0 {
+        // The counters are always consistent, so a panic elsewhere while holding them is harmless.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut deadline = None;
+        while state.free == 0 {
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + wait);
             let left = deadline.checked_duration_since(Instant::now())?;
-            free = self.freed.wait_timeout(free, left).unwrap_or_else(PoisonError::into_inner).0;
+            state.waiting += 1;
+            state = self.freed.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+            state.waiting -= 1;
         }
-        *free -= 1;
+        state.free -= 1;
         Some(Slot { slots: self })
     }
 }
@@ -39,8 +49,11 @@ impl Slots {
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        *self.slots.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        self.slots.freed.notify_one();
+        let mut state = self.slots.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.free += 1;
+        if state.waiting > 0 {
+            self.slots.freed.notify_one();
+        }
     }
 }
 

@@ -53,6 +53,8 @@ pub struct ControllerConfig {
     pub url_scheme: String,
     /// Cluster-wide autoscaler settings and the activator's bounds.
     pub autoscaling: AutoscalerDefaults,
+    /// Compiles and runs WebAssembly transformers (`None`: revisions with one fail).
+    pub transformers: Option<infergate_transformer::Engine>,
 }
 
 /// What the controller publishes.
@@ -231,6 +233,7 @@ impl Controller {
             self.store.dir(),
             self.config.predictor_workers,
             &self.config.autoscaling,
+            self.config.transformers.as_ref(),
         );
         if let Some(mut pokes) = pokes {
             let inbox = self.inbox.clone();
@@ -551,6 +554,7 @@ impl Controller {
                             endpoints: r.endpoints(),
                             container_concurrency: r.container_concurrency,
                             scaling: r.scaler.as_ref().map(|s| Arc::clone(&s.shared)),
+                            transformer: r.transformer.clone(),
                         }),
                     )
                 })

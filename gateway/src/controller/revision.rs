@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use infergate_autoscaler::{AutoscalerConfig, Pokes};
-use infergate_k8s::{InferenceService, ModelFormat};
+use infergate_k8s::{InferenceService, ModelFormat, WasmModule};
+use infergate_transformer::{Engine, Limits, Transformer};
 use serde::{Deserialize, Serialize};
 
 use super::scale::{AutoscalerDefaults, Scaler};
@@ -68,6 +69,8 @@ pub(super) struct Revision {
     pub(super) container_concurrency: usize,
     /// Its autoscaler, or `None` when the revision cannot run.
     pub(super) scaler: Option<Scaler>,
+    /// Its WebAssembly transformer (`spec.transformer.wasm`), compiled.
+    pub(super) transformer: Option<Transformer>,
 }
 
 /// The shape `spec_of` writes.
@@ -90,6 +93,7 @@ impl Revision {
         config_dir: &Path,
         workers: Option<usize>,
         autoscaling: &AutoscalerDefaults,
+        engine: Option<&Engine>,
     ) -> (Self, Option<Pokes>) {
         let mut own = isvc.clone();
         if let Ok(spec) = serde_json::from_str::<RecordedSpec>(&record.spec) {
@@ -100,6 +104,17 @@ impl Revision {
         let container_concurrency = predictor.container_concurrency.unwrap_or(0).max(0) as usize;
         let pod = format!("{}/{}", crate::store::key_of(isvc).0, record.name);
         let mut pokes = None;
+        let transformer = own
+            .spec
+            .transformer
+            .as_ref()
+            .and_then(|t| t.wasm.as_ref())
+            .map(|wasm| load_transformer(isvc.name(), wasm, config_dir, engine));
+        let (transformer, transformer_error) = match transformer {
+            None => (None, None),
+            Some(Ok(transformer)) => (Some(transformer), None),
+            Some(Err(message)) => (None, Some(message)),
+        };
         let (template, scaler, state) = match pod_template(&pod, &own, config_dir, workers) {
             Err(message) => (
                 None,
@@ -116,6 +131,14 @@ impl Revision {
                     RevisionState::Failed {
                         reason: "InvalidAutoscaling",
                         message: e.to_string(),
+                    },
+                ),
+                Ok(_) if transformer_error.is_some() => (
+                    None,
+                    None,
+                    RevisionState::Failed {
+                        reason: "TransformerLoadFailed",
+                        message: transformer_error.unwrap_or_default(),
                     },
                 ),
                 Ok(config) => {
@@ -136,6 +159,7 @@ impl Revision {
             ever_ready: false,
             container_concurrency,
             scaler,
+            transformer,
         };
         (revision, pokes)
     }
@@ -294,6 +318,39 @@ fn pod_template(
         revision: pod.to_owned(),
         args,
     })
+}
+
+/// Reads and compiles `spec.transformer.wasm` (a local path or `file://` URI, relative to the
+/// config folder), or says why it cannot be used.
+fn load_transformer(
+    name: &str,
+    wasm: &WasmModule,
+    config_dir: &Path,
+    engine: Option<&Engine>,
+) -> Result<Transformer, String> {
+    let engine = engine.ok_or("WebAssembly transformers are not enabled in this gateway")?;
+    let path = match wasm.uri.split_once("://") {
+        None => resolve(config_dir, &wasm.uri),
+        Some(("file", path)) => resolve(config_dir, path),
+        Some((scheme, _)) => {
+            return Err(format!(
+                "spec.transformer.wasm.uri: {scheme}:// is not supported yet; use a local path or file://"
+            ));
+        }
+    };
+    let bytes = std::fs::read(&path).map_err(|e| {
+        format!("spec.transformer.wasm.uri: cannot read {path}: {e} (the examples' modules are built by scripts/build-transformers.sh)")
+    })?;
+    let config = wasm.config_string().unwrap_or_default();
+    let limits = Limits::default();
+    // Compiling takes tens to hundreds of milliseconds: let the runtime move other tasks off
+    // this thread meanwhile.
+    let compile = || engine.compile(name, &bytes, &config, limits);
+    let compiled = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(compile),
+        _ => compile(),
+    };
+    compiled.map_err(|e| e.to_string())
 }
 
 fn resolve(base: &Path, path: &str) -> String {

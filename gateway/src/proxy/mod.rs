@@ -145,6 +145,11 @@ impl Proxy {
         into_response(revision, forwarded)
     }
 
+    /// The largest request body forwarded, in bytes.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
     /// Reads a request's body whole (at most the configured limit: 413 past it, 408 when it
     /// does not arrive within `timeout`), as [`Proxy::forward`] does before it sends.
     pub async fn read_request(

@@ -13,6 +13,7 @@ use super::split::Split;
 use super::{DEFAULT_DOMAIN, DEFAULT_NAMESPACE, REVISION_HEADER, TAG_LATEST, TAG_PREV};
 use crate::proxy::Endpoint;
 use crate::scaling::Scaling;
+use infergate_transformer::Transformer;
 
 /// Every routable InferenceService, built by the controller and swapped in whole
 /// (`ArcSwap<RouteTable>`); requests only read it. The one mutable part is each service's traffic
@@ -60,6 +61,8 @@ pub struct RevisionRoute {
     pub container_concurrency: usize,
     /// Its load counters and activator (`None`: not autoscaled, as in unit tests).
     pub scaling: Option<Arc<Scaling>>,
+    /// Its WebAssembly pre/post-processing, run in the gateway.
+    pub transformer: Option<Transformer>,
 }
 
 /// Where a request goes.

@@ -14,6 +14,7 @@ fn revision(name: &str) -> Arc<RevisionRoute> {
         endpoints: Vec::new(),
         container_concurrency: 0,
         scaling: None,
+        transformer: None,
     })
 }
 

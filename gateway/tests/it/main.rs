@@ -10,3 +10,4 @@ mod monitoring;
 mod predictor;
 mod serve;
 mod support;
+mod transformer;

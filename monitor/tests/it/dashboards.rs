@@ -2,46 +2,11 @@
 //! and every dashboard is importable JSON on a `${datasource}` variable.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::{repo, tool};
+use infergate_monitor::test_support::{Dashboard, tool};
 
-pub(crate) fn dashboards() -> Vec<(PathBuf, serde_json::Value)> {
-    let dir = repo().join("dashboards");
-    let mut found: Vec<_> = std::fs::read_dir(&dir)
-        .expect("dashboards/")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    found.sort();
-    assert!(found.len() >= 2, "dashboards in {}", dir.display());
-    found
-        .into_iter()
-        .map(|p| {
-            let json = serde_json::from_slice(&std::fs::read(&p).expect("read"))
-                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            (p, json)
-        })
-        .collect()
-}
-
-/// Every `(panel title, expr)` of a dashboard.
-pub(crate) fn queries(dashboard: &serde_json::Value) -> Vec<(String, String)> {
-    dashboard["panels"]
-        .as_array()
-        .expect("panels")
-        .iter()
-        .flat_map(|p| {
-            let title = p["title"].as_str().expect("title").to_owned();
-            p["targets"]
-                .as_array()
-                .expect("targets")
-                .iter()
-                .map(move |t| (title.clone(), t["expr"].as_str().expect("expr").to_owned()))
-        })
-        .collect()
-}
+use crate::support::repo;
 
 fn promtool(args: &[&str]) -> String {
     let out = Command::new(tool("promtool"))
@@ -112,48 +77,75 @@ fn every_alert_has_a_firing_and_a_quiet_test() {
     }
 }
 
+/// The metric families `expr` names that are not ours (a typo, or a name that was renamed,
+/// would return nothing).
+fn unknown_metrics(expr: &str) -> Vec<String> {
+    let names: BTreeSet<&str> = infergate_monitor::names::ALL.iter().copied().collect();
+    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("infergate_"))
+        .filter(|word| {
+            let family = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| word.strip_suffix(s))
+                .filter(|f| names.contains(f))
+                .unwrap_or(word);
+            !names.contains(family)
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn dashboards_are_importable_on_a_datasource_variable() {
-    let names: BTreeSet<&str> = infergate_monitor::names::ALL.iter().copied().collect();
-    for (path, dashboard) in dashboards() {
-        let variables = dashboard["templating"]["list"]
-            .as_array()
-            .expect("templating");
+    for dashboard in Dashboard::load_all() {
+        let (name, json) = (dashboard.name(), &dashboard.json);
+        let variables = json["templating"]["list"].as_array().expect("templating");
         assert!(
             variables.iter().any(|v| v["name"] == "datasource"
                 && v["type"] == "datasource"
                 && v["query"] == "prometheus"),
-            "{}: no ${{datasource}} variable",
-            path.display()
+            "{name}: no ${{datasource}} variable"
         );
-        assert!(dashboard["uid"].as_str().is_some_and(|u| !u.is_empty()));
-        for panel in dashboard["panels"].as_array().expect("panels") {
-            assert_eq!(
-                panel["datasource"]["uid"],
-                "${datasource}",
-                "{}",
-                path.display()
-            );
+        assert!(json["uid"].as_str().is_some_and(|u| !u.is_empty()));
+        for panel in json["panels"].as_array().expect("panels") {
+            assert_eq!(panel["datasource"]["uid"], "${datasource}", "{name}");
             for target in panel["targets"].as_array().expect("targets") {
                 assert_eq!(target["datasource"]["uid"], "${datasource}");
             }
         }
-        // Every metric a query names is one of ours (a typo would return nothing).
-        for (title, expr) in queries(&dashboard) {
-            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-                if let Some(base) = word.strip_prefix("infergate_") {
-                    let family = ["_bucket", "_count", "_sum"]
-                        .iter()
-                        .find_map(|s| word.strip_suffix(s))
-                        .filter(|f| names.contains(f))
-                        .unwrap_or(word);
-                    assert!(
-                        names.contains(family),
-                        "{}: {title}: unknown metric infergate_{base}",
-                        path.display()
-                    );
-                }
-            }
+        let queries = dashboard.queries();
+        assert!(!queries.is_empty(), "{name}: no queries");
+        for query in queries.iter().chain(&dashboard.variable_queries()) {
+            let unknown = unknown_metrics(&query.expr);
+            assert!(
+                unknown.is_empty(),
+                "{name}: {}: unknown metrics {unknown:?}",
+                query.panel
+            );
+            // Every variable is one the dashboard defines.
+            dashboard.instant(&query.expr);
         }
     }
+}
+
+#[test]
+fn alert_rules_name_only_our_metrics() {
+    let rules = std::fs::read_to_string(repo().join("dashboards/alerts/infergate.rules.yaml"))
+        .expect("rules");
+    let rules: serde_json::Value = serde_saphyr::from_str(&rules).expect("rules YAML");
+    let mut exprs = 0;
+    for group in rules["groups"].as_array().expect("groups") {
+        for rule in group["rules"].as_array().expect("rules") {
+            let expr = rule["expr"].as_str().expect("expr");
+            let unknown = unknown_metrics(expr);
+            assert!(
+                unknown.is_empty(),
+                "{}: unknown metrics {unknown:?}",
+                rule["alert"]
+            );
+            exprs += 1;
+        }
+    }
+    assert_eq!(exprs, 6);
+    assert!(unknown_metrics("infergate_nope + infergate_requests_total").len() == 1);
 }

@@ -4,9 +4,8 @@ use std::process::Command;
 
 use http::StatusCode;
 
-use crate::support::{
-    Http, eventually, iris_rows, iris_v1, iris_v2, monitor, predictor, sample, tool,
-};
+use crate::support::{Http, eventually, iris_rows, iris_v1, iris_v2, monitor, predictor, sample};
+use infergate_monitor::test_support::tool;
 
 /// A monitoring config for iris with small reference and window, in a temp folder.
 fn iris_config(dir: &std::path::Path, reference_size: usize, window: usize) -> std::path::PathBuf {

@@ -1,4 +1,5 @@
-//! Helpers: in-process predictor and monitor on port 0, a keep-alive client, tool lookup.
+//! Helpers: in-process predictor and monitor on port 0, a keep-alive client (the Prometheus
+//! harness and tool lookup are shared with the gateway's tests: `infergate_monitor::test_support`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,23 +20,7 @@ pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The repository root.
 pub(crate) fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// `promtool` or `prometheus`: on PATH or in /usr/bin. Fails (never skips) when missing.
-pub(crate) fn tool(name: &str) -> PathBuf {
-    let on_path = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(name))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    on_path
-        .into_iter()
-        .chain([Path::new("/usr/bin").join(name)])
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: run scripts/setup-prometheus.sh"))
+    infergate_monitor::test_support::repo()
 }
 
 /// A server running in this process until dropped.
@@ -158,25 +143,6 @@ impl Http {
 
     pub(crate) async fn post(&self, url: &str, body: impl Into<Bytes>) -> Reply {
         self.send(Method::POST, url, body.into()).await
-    }
-
-    /// GET that reports a connection failure instead of failing the test (a server starting).
-    pub(crate) async fn try_get(&self, url: &str) -> Result<Reply, String> {
-        let req = Request::get(url)
-            .body(Full::new(Bytes::new()))
-            .expect("request");
-        let response = tokio::time::timeout(TIMEOUT, self.0.request(req))
-            .await
-            .map_err(|_| format!("{url}: no response in time"))?
-            .map_err(|e| format!("{url}: {e}"))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok(Reply { status, body })
     }
 
     async fn send(&self, method: Method, url: &str, body: Bytes) -> Reply {

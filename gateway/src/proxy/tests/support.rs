@@ -226,6 +226,7 @@ pub(super) fn revision(addrs: &[ListenAddr], container_concurrency: usize) -> Ar
             .collect(),
         container_concurrency,
         scaling: None,
+        transformer: None,
     })
 }
 

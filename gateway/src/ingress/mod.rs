@@ -32,6 +32,8 @@ use tokio::time::Instant;
 
 use infergate_monitor::Monitor;
 
+mod transform;
+
 use crate::admin::{self, Admin};
 use crate::metrics::{self, Metrics, RequestLabels};
 use crate::proxy::{BoxBody, BoxError, Proxy};
@@ -175,6 +177,13 @@ impl Ingress {
         timeout: Duration,
     ) -> Response<BoxBody> {
         let path = req.uri().path();
+        if let Some(transformer) = &revision.transformer
+            && let Some(client) = transform::inference_protocol(path)
+        {
+            return self
+                .exchange_transformed(target, revision, transformer, client, req, timeout)
+                .await;
+        }
         let Some(recorder) = self.monitor.sample(target.namespace, target.model, path) else {
             return self.proxy.forward(revision, req, timeout).await;
         };
