@@ -104,7 +104,6 @@ fn autoscaler_defaults(args: &cli::ServeArgs) -> infergate_gateway::controller::
             max_wait: args.activator_max_wait,
             ..defaults.activator
         },
-        ..defaults
     }
 }
 

@@ -5,7 +5,7 @@
 //! dedicated worker threads, and encodes the outputs back.
 //!
 //! ```text
-//! HTTP body -> protocol (decode + check against ModelMetadata) -> worker pool -> Session::run
+//! HTTP body -> protocol (decode + check against ModelMetadata) -> batcher/workers -> Session::run
 //!           <- protocol (encode, `outputs` selection, binary extension) <-
 //! ```
 //!
