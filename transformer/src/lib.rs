@@ -11,6 +11,8 @@ mod abi;
 mod call;
 mod engine;
 mod error;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 mod limits;
 mod load;
 mod protocol;
