@@ -138,3 +138,25 @@ atomic_symlink() {
     ln -sfn -- "$1" "$tmp"
     mv -Tf -- "$tmp" "$2"
 }
+
+# apt_install SCRIPT PACKAGE: installs a Debian package with apt-get (through sudo when not root),
+# or dies saying what to do where there is no apt-get or no way to become root.
+apt_install() {
+    local script=$1 package=$2
+    local -a sudo=()
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "$script: $package is not installed and there is no apt-get here; install $package" \
+            "with your package manager (or put its binaries on PATH)" >&2
+        exit 1
+    fi
+    if [[ "$(id -u)" -ne 0 ]]; then
+        command -v sudo >/dev/null 2>&1 || {
+            echo "$script: installing $package needs root; run this script as root or install sudo" >&2
+            exit 1
+        }
+        sudo=(sudo)
+    fi
+    echo "$script: installing the Debian package $package with apt-get" >&2
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$package" >&2
+}

@@ -31,24 +31,9 @@ if prometheus_bin="$(find_bin prometheus)" && find_bin promtool >/dev/null; then
     exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "setup-prometheus.sh: prometheus is not installed and there is no apt-get here; install" \
-        "prometheus and promtool with your package manager (or put them on PATH)" >&2
-    exit 1
-fi
-
-if [[ "$(id -u)" -eq 0 ]]; then
-    sudo=()
-elif command -v sudo >/dev/null 2>&1; then
-    sudo=(sudo)
-else
-    echo "setup-prometheus.sh: installing prometheus needs root; run this script as root or install sudo" >&2
-    exit 1
-fi
-
-echo "setup-prometheus.sh: installing the Debian package prometheus with apt-get" >&2
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2
+# shellcheck source=scripts/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+apt_install setup-prometheus.sh prometheus
 
 prometheus_bin="$(find_bin prometheus)" && find_bin promtool >/dev/null || {
     echo "setup-prometheus.sh: apt-get installed prometheus but prometheus or promtool was not found" >&2

@@ -28,24 +28,9 @@ if nginx_bin="$(find_nginx)"; then
     exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "setup-nginx.sh: nginx is not installed and there is no apt-get here; install nginx with" \
-        "your package manager, then run the benchmark with --nginx-bin PATH" >&2
-    exit 1
-fi
-
-if [[ "$(id -u)" -eq 0 ]]; then
-    sudo=()
-elif command -v sudo >/dev/null 2>&1; then
-    sudo=(sudo)
-else
-    echo "setup-nginx.sh: installing nginx needs root; run this script as root or install sudo" >&2
-    exit 1
-fi
-
-echo "setup-nginx.sh: installing the Debian package nginx with apt-get" >&2
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >&2
+# shellcheck source=scripts/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+apt_install setup-nginx.sh nginx
 
 nginx_bin="$(find_nginx)" || {
     echo "setup-nginx.sh: apt-get installed nginx but no nginx binary was found" >&2

@@ -6,28 +6,25 @@
 
 use std::time::Duration;
 
-use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
-};
+use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntGaugeVec, Opts, Registry};
 
 use crate::controller::Views;
+use infergate_monitor::red::RedMetrics;
+pub use infergate_monitor::red::{InFlightGuard, RequestLabels, protocol_of};
 
 use infergate_monitor::names::{
     ACTIVATOR_QUEUE_DEPTH, ACTIVATOR_QUEUE_WAIT_SECONDS, COLD_START_SECONDS, DURATION_BUCKETS,
-    REQUEST_DURATION_SECONDS, REQUESTS_IN_FLIGHT, REQUESTS_TOTAL, REVISION_ACTIVATOR_IN_PATH,
-    REVISION_PANIC_CONCURRENCY, REVISION_PANIC_MODE, REVISION_PANIC_RPS, REVISION_REPLICAS,
-    REVISION_STABLE_CONCURRENCY, REVISION_STABLE_RPS, REVISION_TRAFFIC_PERCENT,
-    TRANSFORMER_DURATION_SECONDS,
+    REVISION_ACTIVATOR_IN_PATH, REVISION_PANIC_CONCURRENCY, REVISION_PANIC_MODE,
+    REVISION_PANIC_RPS, REVISION_REPLICAS, REVISION_STABLE_CONCURRENCY, REVISION_STABLE_RPS,
+    REVISION_TRAFFIC_PERCENT, TRANSFORMER_DURATION_SECONDS,
 };
 
 /// The gateway's metric families.
 #[derive(Clone, Debug)]
 pub struct Metrics {
     registry: Registry,
-    requests: IntCounterVec,
-    duration: HistogramVec,
-    in_flight: IntGaugeVec,
+    /// Requests, their duration and those in flight: the families `infergate monitor` has too.
+    red: RedMetrics,
     replicas: IntGaugeVec,
     traffic: IntGaugeVec,
     queue_depth: IntGaugeVec,
@@ -40,15 +37,6 @@ pub struct Metrics {
     observed: [[GaugeVec; 2]; 2],
 }
 
-/// Where a request went, for its labels.
-#[derive(Clone, Copy, Debug)]
-pub struct RequestLabels<'a> {
-    pub namespace: &'a str,
-    pub model: &'a str,
-    pub revision: &'a str,
-    pub protocol: &'static str,
-}
-
 const REVISION: &[&str] = &["namespace", "model", "revision"];
 
 // === impl Metrics ===
@@ -56,13 +44,7 @@ const REVISION: &[&str] = &["namespace", "model", "revision"];
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let counter = |name: &str, help: &str, labels: &[&str]| {
-            let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(metric.clone()))
-                .expect("each metric is registered once");
-            metric
-        };
+        let red = RedMetrics::register(&registry).expect("each metric is registered once");
         let int_gauge = |name: &str, help: &str, labels: &[&str]| {
             let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
             registry
@@ -85,21 +67,6 @@ impl Metrics {
                 .expect("each metric is registered once");
             metric
         };
-        let requests = counter(
-            REQUESTS_TOTAL,
-            "Requests answered by the gateway.",
-            &["namespace", "model", "revision", "protocol", "code"],
-        );
-        let duration = histogram(
-            REQUEST_DURATION_SECONDS,
-            "Time from request to response headers.",
-            &["namespace", "model", "revision", "protocol"],
-        );
-        let in_flight = int_gauge(
-            REQUESTS_IN_FLIGHT,
-            "Requests being answered now.",
-            &["namespace", "model"],
-        );
         let replicas = int_gauge(
             REVISION_REPLICAS,
             "Replicas per revision by state: ready, actual (running or starting), desired.",
@@ -164,9 +131,7 @@ impl Metrics {
         ];
         Metrics {
             registry,
-            requests,
-            duration,
-            in_flight,
+            red,
             replicas,
             traffic,
             queue_depth,
@@ -207,25 +172,12 @@ impl Metrics {
 
     /// Counts a request as started; the guard counts it as finished when dropped.
     pub fn start(&self, namespace: &str, model: &str) -> InFlightGuard {
-        let gauge = self.in_flight.with_label_values(&[namespace, model]);
-        gauge.inc();
-        InFlightGuard(gauge)
+        self.red.start(namespace, model)
     }
 
     /// Records one answered request.
     pub fn observe(&self, labels: RequestLabels<'_>, code: u16, elapsed: Duration) {
-        let RequestLabels {
-            namespace,
-            model,
-            revision,
-            protocol,
-        } = labels;
-        self.requests
-            .with_label_values(&[namespace, model, revision, protocol, &code.to_string()])
-            .inc();
-        self.duration
-            .with_label_values(&[namespace, model, revision, protocol])
-            .observe(elapsed.as_secs_f64());
+        self.red.observe(labels, code, elapsed);
     }
 
     /// The Prometheus text exposition, with replica and traffic gauges read from `views`.
@@ -289,38 +241,13 @@ impl Metrics {
                 panic.with_label_values(&rev).set(view.panic_value);
             }
         }
-        let mut out = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
-            .expect("text encoding into a Vec cannot fail");
-        String::from_utf8(out).expect("the text format is UTF-8")
+        infergate_monitor::standalone::render(&self.registry)
     }
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
-    }
-}
-
-/// Decrements the in-flight gauge when dropped.
-#[derive(Debug)]
-pub struct InFlightGuard(prometheus::IntGauge);
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
-/// `v1`, `v2` or `other`, from the path.
-pub fn protocol_of(path: &str) -> &'static str {
-    if path.starts_with("/v2/") || path == "/v2" {
-        "v2"
-    } else if path.starts_with("/v1/") {
-        "v1"
-    } else {
-        "other"
     }
 }
 
@@ -350,12 +277,5 @@ mod tests {
             text.contains("infergate_requests_in_flight{model=\"iris\",namespace=\"default\"} 0"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn protocols() {
-        assert_eq!(protocol_of("/v2/models/iris/infer"), "v2");
-        assert_eq!(protocol_of("/v1/models/iris:predict"), "v1");
-        assert_eq!(protocol_of("/metrics"), "other");
     }
 }

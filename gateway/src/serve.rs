@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use http::Response;
 use notify::Watcher as _;
 use tokio::sync::mpsc;
 
@@ -123,7 +122,9 @@ pub async fn serve(
     };
     let metrics_server = match config.metrics {
         Some(at) => {
-            Some(serve_metrics(at, Arc::clone(&metrics), Arc::clone(&published.views)).await?)
+            let (metrics, views) = (Arc::clone(&metrics), Arc::clone(&published.views));
+            let render = move || metrics.render(&views.load());
+            Some(infergate_monitor::standalone::serve_metrics(at, render).await?)
         }
         None => None,
     };
@@ -161,45 +162,6 @@ fn transformer_engine() -> Option<infergate_transformer::Engine> {
             tracing::error!(error = %e, "Cannot start the WebAssembly engine; transformers are disabled.");
         })
         .ok()
-}
-
-/// Serves `GET /metrics` on its own port (Prometheus text format).
-async fn serve_metrics(
-    at: SocketAddr,
-    metrics: Arc<Metrics>,
-    views: Arc<arc_swap::ArcSwap<crate::controller::Views>>,
-) -> anyhow::Result<(tokio::task::JoinHandle<()>, SocketAddr)> {
-    let listener = tokio::net::TcpListener::bind(at)
-        .await
-        .with_context(|| format!("cannot listen on {at} for metrics"))?;
-    let bound = listener.local_addr()?;
-    tracing::info!(address = %bound, "Metrics listening.");
-    let handler = move |req: http::Request<hyper::body::Incoming>| {
-        let (metrics, views) = (Arc::clone(&metrics), Arc::clone(&views));
-        async move {
-            if req.uri().path() != "/metrics" {
-                return infergate_predictor::http::error(
-                    http::StatusCode::NOT_FOUND,
-                    "metrics are at /metrics",
-                );
-            }
-            let mut response = Response::new(http_body_util::Full::new(bytes::Bytes::from(
-                metrics.render(&views.load()),
-            )));
-            response.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
-            response
-        }
-    };
-    let server = tokio::spawn(infergate_predictor::http::serve(
-        listener,
-        handler,
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
-    Ok((server, bound))
 }
 
 /// Watches the folder; each burst of changes to YAML files becomes one `Reload`.

@@ -125,7 +125,10 @@ pub async fn run(
         .with_context(|| format!("cannot listen on {}", config.http))?;
     let addr = listener.local_addr()?;
     let metrics_server = match config.metrics {
-        Some(at) => Some(serve_metrics(at, registry.clone()).await?),
+        Some(at) => {
+            let registry = registry.clone();
+            Some(serve_metrics(at, move || render(&registry)).await?)
+        }
         None => None,
     };
 
@@ -172,10 +175,11 @@ pub fn render(registry: &Registry) -> String {
     String::from_utf8(out).expect("the text format is UTF-8")
 }
 
-/// Serves `GET /metrics` on its own port.
-async fn serve_metrics(
+/// Serves `GET /metrics` on its own port: the text `render` returns at each scrape (Prometheus
+/// text format). Returns the server task and the bound address.
+pub async fn serve_metrics(
     at: SocketAddr,
-    registry: Registry,
+    render: impl Fn() -> String + Clone + Send + Sync + 'static,
 ) -> anyhow::Result<(tokio::task::JoinHandle<()>, SocketAddr)> {
     let listener = tokio::net::TcpListener::bind(at)
         .await
@@ -183,7 +187,7 @@ async fn serve_metrics(
     let bound = listener.local_addr()?;
     tracing::info!(address = %bound, "Metrics listening.");
     let handler = move |req: Request<Incoming>| {
-        let registry = registry.clone();
+        let render = render.clone();
         async move {
             if req.uri().path() != "/metrics" {
                 return infergate_predictor::http::error(
@@ -191,7 +195,7 @@ async fn serve_metrics(
                     "metrics are at /metrics",
                 );
             }
-            let mut response = Response::new(Full::new(Bytes::from(render(&registry))));
+            let mut response = Response::new(Full::new(Bytes::from(render())));
             response.headers_mut().insert(
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
