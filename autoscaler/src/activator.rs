@@ -280,7 +280,9 @@ impl Slots {
     fn take_one(&self) -> bool {
         let limit = self.limit.load(Ordering::SeqCst);
         self.in_flight
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < limit).then_some(n + 1))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < limit).then_some(n + 1)
+            })
             .is_ok()
     }
 }

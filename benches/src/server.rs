@@ -31,18 +31,14 @@ pub const GATEWAY_READY_PREFIX: &str = "infergate ready on http://";
 /// add their own flags.
 pub(crate) fn serve_command(bin: &Path, config_dir: &Path) -> Command {
     let mut command = Command::new(bin);
-    command
-        .arg("serve")
-        .arg("--config")
-        .arg(config_dir)
-        .args([
-            "--http-port",
-            "0",
-            "--metrics-port",
-            "0",
-            "--host",
-            "127.0.0.1",
-        ]);
+    command.arg("serve").arg("--config").arg(config_dir).args([
+        "--http-port",
+        "0",
+        "--metrics-port",
+        "0",
+        "--host",
+        "127.0.0.1",
+    ]);
     command
 }
 

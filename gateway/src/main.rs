@@ -11,6 +11,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, GetWhat};
 
+/// mimalloc rather than the system allocator: +10-15 % requests/s through the gateway at c=64
+/// (BENCHMARKS.md, gateway hop). The predictor pods run this binary too.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -35,16 +37,12 @@ fn main() -> ExitCode {
         logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
-    // `serve` runs on one thread: every proxied request then stays on the thread that accepted
-    // it, with no cross-thread wake-ups and no idle worker woken to steal work (BENCHMARKS.md,
-    // gateway hop). The predictor keeps a thread per core for its HTTP side.
-    let runtime = match &cli.command {
-        Command::Serve(_) => tokio::runtime::Builder::new_current_thread(),
-        _ => tokio::runtime::Builder::new_multi_thread(),
-    }
-    .enable_all()
-    .build();
-    let runtime = match runtime {
+    // One worker per core for every role. A single-threaded `serve` measured 8 % fewer
+    // requests/s through the gateway at c=64 on 2 cores (BENCHMARKS.md, gateway hop).
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -13,7 +13,8 @@
 //! called `input`; V1 `predictions` are called `predictions` unless each row is an object of
 //! named outputs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use infergate_predictor::model::{ModelMetadata, TensorSpec};
 use infergate_predictor::protocol::{DataType, Limits, ProtocolError, Tensor, TensorData, v1, v2};
@@ -45,8 +46,26 @@ pub enum Values {
 /// One named series.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
-    pub name: String,
+    /// Interned per model (see [`Names`]): no allocation per exchange.
+    pub name: Arc<str>,
     pub values: Values,
+}
+
+/// A model's series names, made once: `label`, `input[3]`, `probs:argmax`. At most
+/// [`MAX_NAMED_TENSORS`] tensors are remembered; names of further ones are made each time.
+#[derive(Debug, Default)]
+pub struct Names {
+    tensors: HashMap<String, TensorNames>,
+}
+
+/// Tensors whose series names [`Names`] remembers.
+const MAX_NAMED_TENSORS: usize = 256;
+
+#[derive(Debug)]
+struct TensorNames {
+    whole: Arc<str>,
+    argmax: Option<Arc<str>>,
+    elements: Vec<Arc<str>>,
 }
 
 /// Why a body could not be read: a short, bounded label for the `reason` metric label.
@@ -90,6 +109,34 @@ pub fn features(
     body: &[u8],
     header_len: Option<usize>,
 ) -> Result<Vec<Series>, Unparsable> {
+    features_named(protocol, body, header_len, &mut Names::default())
+}
+
+/// [`features`], with the series names taken from `names`. A V2 JSON request of `FP32`/`FP64`
+/// inputs is read in one pass that parses only the recorded elements ([`fast`]); other bodies
+/// go through the codec.
+pub fn features_named(
+    protocol: Protocol,
+    body: &[u8],
+    header_len: Option<usize>,
+    names: &mut Names,
+) -> Result<Vec<Series>, Unparsable> {
+    if protocol == Protocol::V2
+        && header_len.is_none()
+        && let Some(series) = fast::v2_features(body, names)
+    {
+        return Ok(series);
+    }
+    codec_features(protocol, body, header_len, names)
+}
+
+/// [`features`] through the codec: every element converted.
+fn codec_features(
+    protocol: Protocol,
+    body: &[u8],
+    header_len: Option<usize>,
+    names: &mut Names,
+) -> Result<Vec<Series>, Unparsable> {
     let tensors = match protocol {
         Protocol::V1 => decode_v1_request(body),
         Protocol::V2 => decode_v2_request(body, header_len),
@@ -104,6 +151,7 @@ pub fn features(
                 tensor.name(),
                 tensor.shape(),
                 &table,
+                names,
                 &mut series,
                 |t, i| t.number(i),
             );
@@ -119,6 +167,17 @@ pub fn outputs(
     body: &[u8],
     header_len: Option<usize>,
     config: &ModelMonitoring,
+) -> Result<Vec<Series>, Unparsable> {
+    outputs_named(protocol, body, header_len, config, &mut Names::default())
+}
+
+/// [`outputs`], with the series names taken from `names`.
+pub fn outputs_named(
+    protocol: Protocol,
+    body: &[u8],
+    header_len: Option<usize>,
+    config: &ModelMonitoring,
+    names: &mut Names,
 ) -> Result<Vec<Series>, Unparsable> {
     let tables = match protocol {
         Protocol::V2 => v2::decode_response(body, header_len, &Limits::default())
@@ -144,14 +203,16 @@ pub fn outputs(
                         .map(|row| config.class_label(argmax(row) as i64))
                         .collect();
                     series.push(Series {
-                        name: format!("{name}:argmax"),
+                        name: names.argmax(name),
                         values: Values::Classes(classes),
                     });
                 }
-                split(name, shape, table, &mut series, |t, i| t.number(i));
+                split(name, shape, table, names, &mut series, |t, i| t.number(i));
             }
             Table::Integers(_) | Table::Labels(_) => {
-                split(name, shape, table, &mut series, |t, i| t.class(i, config));
+                split(name, shape, table, names, &mut series, |t, i| {
+                    t.class(i, config)
+                });
             }
         }
     }
@@ -169,6 +230,7 @@ fn split<T>(
     name: &str,
     shape: &[usize],
     table: &Table,
+    names: &mut Names,
     out: &mut Vec<Series>,
     get: impl Fn(&Table, usize) -> T,
 ) where
@@ -181,7 +243,7 @@ fn split<T>(
     if shape.len() <= 1 {
         let values: Vec<T> = (0..len).map(|i| get(table, i)).collect();
         out.push(Series {
-            name: name.to_owned(),
+            name: names.whole(name),
             values: values.into(),
         });
         return;
@@ -194,7 +256,7 @@ fn split<T>(
     for j in 0..width.min(MAX_SERIES) {
         let values: Vec<T> = (0..rows).map(|r| get(table, r * width + j)).collect();
         out.push(Series {
-            name: format!("{name}[{j}]"),
+            name: names.element(name, j),
             values: values.into(),
         });
     }
@@ -442,6 +504,61 @@ fn flatten<'v>(value: &'v Value, out: &mut Vec<&'v Value>) -> Result<(), Unparsa
     }
 }
 
+// === impl Names ===
+
+impl Names {
+    /// The series name of a whole tensor (rank 0 or 1).
+    pub fn whole(&mut self, tensor: &str) -> Arc<str> {
+        match self.tensor(tensor) {
+            Some(t) => Arc::clone(&t.whole),
+            None => Arc::from(tensor),
+        }
+    }
+
+    /// The series name of element `j` of a row: `tensor[j]`.
+    pub fn element(&mut self, tensor: &str, j: usize) -> Arc<str> {
+        let make = || Arc::from(format!("{tensor}[{j}]"));
+        match self.tensor(tensor) {
+            Some(t) if j < MAX_SERIES => {
+                while t.elements.len() <= j {
+                    let k = t.elements.len();
+                    t.elements.push(Arc::from(format!("{tensor}[{k}]")));
+                }
+                Arc::clone(&t.elements[j])
+            }
+            _ => make(),
+        }
+    }
+
+    /// The series name of an output's argmax: `tensor:argmax`.
+    pub fn argmax(&mut self, tensor: &str) -> Arc<str> {
+        match self.tensor(tensor) {
+            Some(t) => Arc::clone(
+                t.argmax
+                    .get_or_insert_with(|| Arc::from(format!("{tensor}:argmax"))),
+            ),
+            None => Arc::from(format!("{tensor}:argmax")),
+        }
+    }
+
+    fn tensor(&mut self, tensor: &str) -> Option<&mut TensorNames> {
+        if !self.tensors.contains_key(tensor) {
+            if self.tensors.len() >= MAX_NAMED_TENSORS {
+                return None;
+            }
+            self.tensors.insert(
+                tensor.to_owned(),
+                TensorNames {
+                    whole: Arc::from(tensor),
+                    argmax: None,
+                    elements: Vec::new(),
+                },
+            );
+        }
+        self.tensors.get_mut(tensor)
+    }
+}
+
 // === impl Table ===
 
 impl Table {
@@ -518,5 +635,6 @@ impl From<Vec<String>> for Values {
     }
 }
 
+mod fast;
 #[cfg(test)]
 mod tests;

@@ -7,11 +7,12 @@
 //!               │  monitor.sample(ns, model, path) -> Option<Recorder>   (lock-free, ratio)
 //!               │  recorder.tee(req headers, req body, response)         (frames pass through)
 //!               ▼  end of response body: try_send (bounded; full -> dropped, counted)
-//!             worker thread: predictor codec decode (V1, V2 JSON and binary)
+//!             worker thread: decode (V2 JSON: one pass, recorded elements only; else the codec)
 //!               ├─ features:  infergate_feature_value{feature}      histograms
 //!               ├─ outputs:   infergate_prediction_class_total{class}, infergate_prediction_value
 //!               └─ drift:     reference (file or first N) vs sliding window of W values:
 //!                             infergate_feature_drift / infergate_prediction_drift {method=psi|js}
+//!                             (rescored at most every 100 ms, and when idle)
 //! ```
 //!
 //! Parsing never delays a response: the worker reads the bodies after they were streamed to the

@@ -7,11 +7,17 @@
 //!   end of body ── try_send ──> bounded queue ──> worker thread: decode, histograms, drift
 //!                     └─ full: dropped, counted
 //! ```
+//!
+//! The worker scores drift (PSI, JS) at most every [`SCORE_INTERVAL`] while exchanges keep
+//! coming, within [`SCORE_INTERVAL`] of the last one when they stop, and before answering a
+//! flush: never more stale than a tenth of a second, far below any scrape interval. The
+//! `infergate_monitor_samples_total` count is published with the scores, so whoever reads a
+//! count also reads the drift of those exchanges.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -27,6 +33,9 @@ use crate::tee::{Capture, TeeBody};
 
 /// The header that gives a V2 body's JSON length when binary tensor data follows it.
 const HEADER_LENGTH: &str = "inference-header-content-length";
+
+/// How often the worker rescores drift while exchanges keep coming.
+const SCORE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How the monitor runs.
 #[derive(Clone, Debug)]
@@ -338,10 +347,21 @@ fn header_len(headers: &HeaderMap) -> Option<usize> {
 
 fn work(samples: &Receiver<Sample>, control: &Receiver<Control>, families: &Families) {
     let mut models: HashMap<(String, String), ModelState> = HashMap::new();
+    let mut scored = Instant::now();
+    // Whether exchanges were recorded since drift was last scored.
+    let mut pending = false;
     loop {
+        // Idle with scores pending: wake up to score them.
+        let wait = match pending {
+            true => SCORE_INTERVAL.saturating_sub(scored.elapsed()),
+            false => Duration::from_secs(3600),
+        };
         crossbeam_channel::select! {
             recv(samples) -> sample => match sample {
-                Ok(sample) => record(&mut models, families, sample),
+                Ok(sample) => {
+                    record(&mut models, families, sample);
+                    pending = true;
+                }
                 Err(_) => break,
             },
             recv(control) -> msg => match msg {
@@ -357,18 +377,30 @@ fn work(samples: &Receiver<Sample>, control: &Receiver<Control>, families: &Fami
                     while let Ok(sample) = samples.try_recv() {
                         record(&mut models, families, sample);
                     }
+                    score(&mut models, families);
+                    (pending, scored) = (false, Instant::now());
                     let _ = done.send(());
                 }
                 Err(_) => break,
             },
+            default(wait) => {}
         }
+        if pending && scored.elapsed() >= SCORE_INTERVAL {
+            score(&mut models, families);
+            (pending, scored) = (false, Instant::now());
+        }
+    }
+}
+
+fn score(models: &mut HashMap<(String, String), ModelState>, families: &Families) {
+    for state in models.values_mut() {
+        state.score(families);
     }
 }
 
 fn record(models: &mut HashMap<(String, String), ModelState>, families: &Families, sample: Sample) {
     let entry = &sample.entry;
     let (ns, model) = (entry.namespace.as_str(), entry.model.as_str());
-    families.samples.with_label_values(&[ns, model]).inc();
     let key = (entry.namespace.clone(), entry.model.clone());
     let reset = models.get(&key).is_some_and(|state| {
         !Arc::ptr_eq(&state.config, &entry.config) && *state.config != *entry.config
@@ -379,13 +411,20 @@ fn record(models: &mut HashMap<(String, String), ModelState>, families: &Familie
     let state = models
         .entry(key)
         .or_insert_with(|| ModelState::new(families, ns, model, Arc::clone(&entry.config)));
+    state.count_exchange();
     let unparsable = |part: &str, reason: &str| {
         families
             .unparsable
             .with_label_values(&[ns, model, part, reason])
             .inc();
     };
-    match extract::features(sample.protocol, &sample.request, sample.request_header_len) {
+    let features = extract::features_named(
+        sample.protocol,
+        &sample.request,
+        sample.request_header_len,
+        &mut state.names,
+    );
+    match features {
         Ok(features) => state.record(families, Role::Feature, features),
         Err(e) => unparsable("request", e.0),
     }
@@ -393,12 +432,14 @@ fn record(models: &mut HashMap<(String, String), ModelState>, families: &Familie
         [one] => one.clone(),
         many => Bytes::from(many.concat()),
     };
-    match extract::outputs(
+    let outputs = extract::outputs_named(
         sample.protocol,
         &response,
         sample.response_header_len,
         &entry.config,
-    ) {
+        &mut state.names,
+    );
+    match outputs {
         Ok(outputs) => state.record(families, Role::Output, outputs),
         Err(e) => unparsable("response", e.0),
     }

@@ -9,6 +9,9 @@
 //!                                                            drift is scored once it is full
 //! ```
 //!
+//! Recording only marks a series whose window changed; [`ModelState::score`] recomputes PSI and
+//! JS for the marked ones (the worker calls it at most every 100 ms, and when idle or flushed).
+//!
 //! Values seen while collecting are observed into the histogram once its buckets are known, so
 //! nothing is lost. Class counters need no reference and count from the first value.
 
@@ -20,7 +23,7 @@ use prometheus::{Gauge, Histogram, IntCounter};
 use crate::bins::{Bins, Reference};
 use crate::config::{MAX_CLASSES, MAX_SERIES, ModelMonitoring, OTHER_CLASS};
 use crate::drift;
-use crate::extract::{Series, Values};
+use crate::extract::{Names, Series, Values};
 use crate::metrics::{Families, Role};
 use crate::names::{METHOD_JS, METHOD_PSI};
 
@@ -29,8 +32,17 @@ pub(crate) struct ModelState {
     namespace: String,
     model: String,
     pub(crate) config: Arc<ModelMonitoring>,
-    features: BTreeMap<String, SeriesState>,
-    outputs: BTreeMap<String, SeriesState>,
+    /// This model's series names, made once.
+    pub(crate) names: Names,
+    /// `infergate_monitor_samples_total` for this model, added to when drift is scored (so a
+    /// reader that sees the count also sees the drift of those exchanges).
+    samples: IntCounter,
+    /// Exchanges recorded since the last [`ModelState::score`].
+    unpublished: u64,
+    features: BTreeMap<Arc<str>, SeriesState>,
+    outputs: BTreeMap<Arc<str>, SeriesState>,
+    /// Whether some series' window changed since the last [`ModelState::score`].
+    dirty: bool,
     /// Whether the series cap was hit (logged once).
     capped: bool,
 }
@@ -41,6 +53,8 @@ struct SeriesState {
     histogram: Option<Histogram>,
     /// Class series: one counter per class, at most [`MAX_CLASSES`] plus [`OTHER_CLASS`].
     classes: HashMap<String, IntCounter>,
+    /// A full window changed since its drift was last scored.
+    dirty: bool,
 }
 
 enum Phase {
@@ -86,8 +100,12 @@ impl ModelState {
             namespace: namespace.to_owned(),
             model: model.to_owned(),
             config,
+            names: Names::default(),
+            samples: families.samples.with_label_values(&[namespace, model]),
+            unpublished: 0,
             features: BTreeMap::new(),
             outputs: BTreeMap::new(),
+            dirty: false,
             capped: false,
         }
     }
@@ -105,7 +123,7 @@ impl ModelState {
                     continue;
                 }
                 let state = self.new_series(families, role, &name, &values);
-                self.map(role).insert(name.clone(), state);
+                self.map(role).insert(Arc::clone(&name), state);
             }
             let (namespace, model, config) = (&self.namespace, &self.model, &self.config);
             let ctx = Ctx {
@@ -122,10 +140,44 @@ impl ModelState {
             }
             .expect("inserted above");
             state.record(&ctx, values);
+            self.dirty |= state.dirty;
         }
     }
 
-    fn map(&mut self, role: Role) -> &mut BTreeMap<String, SeriesState> {
+    /// Counts one exchange (published by the next [`ModelState::score`]).
+    pub(crate) fn count_exchange(&mut self) {
+        self.unpublished += 1;
+    }
+
+    /// Sets the PSI and JS gauges of every series whose full window changed since last time,
+    /// then adds the exchanges recorded since to `infergate_monitor_samples_total`.
+    pub(crate) fn score(&mut self, families: &Families) {
+        if std::mem::take(&mut self.dirty) {
+            self.score_series(families);
+        }
+        self.samples.inc_by(std::mem::take(&mut self.unpublished));
+    }
+
+    fn score_series(&mut self, families: &Families) {
+        for (role, map) in [
+            (Role::Feature, &mut self.features),
+            (Role::Output, &mut self.outputs),
+        ] {
+            for (name, state) in map.iter_mut().filter(|(_, s)| s.dirty) {
+                let ctx = Ctx {
+                    families,
+                    role,
+                    namespace: &self.namespace,
+                    model: &self.model,
+                    name,
+                    config: &self.config,
+                };
+                state.score(&ctx);
+            }
+        }
+    }
+
+    fn map(&mut self, role: Role) -> &mut BTreeMap<Arc<str>, SeriesState> {
         match role {
             Role::Feature => &mut self.features,
             Role::Output => &mut self.outputs,
@@ -160,6 +212,7 @@ impl ModelState {
             },
             histogram: None,
             classes: HashMap::new(),
+            dirty: false,
         };
         let ctx = Ctx {
             families,
@@ -180,8 +233,9 @@ impl ModelState {
         state
     }
 
-    /// Removes every series of this model from the families.
-    pub(crate) fn remove(self, families: &Families) {
+    /// Removes every series of this model from the families (after publishing its count).
+    pub(crate) fn remove(mut self, families: &Families) {
+        self.samples.inc_by(std::mem::take(&mut self.unpublished));
         let (ns, model) = (self.namespace.as_str(), self.model.as_str());
         for (role, map) in [(Role::Feature, self.features), (Role::Output, self.outputs)] {
             for (name, state) in map {
@@ -248,6 +302,16 @@ impl SeriesState {
                 }
             }
         }
+        if let Phase::Ready { window, .. } = &self.phase
+            && window.bins.len() == window.capacity
+        {
+            self.dirty = true;
+        }
+    }
+
+    /// Scores drift now, when the window is full.
+    fn score(&mut self, ctx: &Ctx<'_>) {
+        self.dirty = false;
         if let Phase::Ready {
             reference,
             window,

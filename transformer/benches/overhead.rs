@@ -1,7 +1,7 @@
 //! Per-call overhead of a transformer: a fresh instance, the body copied in, the entry point, the
 //! output checked and copied out. `cargo bench -p infergate-transformer`.
 //!
-//! * `echo/{1KiB,64KiB}`: a WAT module that returns its input: the host's own cost.
+//! * `echo/{2rows,1KiB,64KiB}`: a WAT module that returns its input: the host's own cost.
 //! * `iris-pre`, `iris-post`, `minilm-pre`: the example transformers (Rust + serde), as the
 //!   gateway would run them (needs scripts/build-transformers.sh).
 //! * `reset/*`: the same iris call with memory slots reset by `madvise` (keep_resident = 0) vs
@@ -15,14 +15,23 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use infergate_transformer::{Engine, EngineConfig, Limits, Protocol, Transformer};
 
-const SIZES: [(&str, usize); 2] = [("1KiB", 1 << 10), ("64KiB", 64 << 10)];
+/// "2rows" is the size of a typical iris request (two instances; examples/requests/).
+const SIZES: [(&str, usize); 3] = [("2rows", 160), ("1KiB", 1 << 10), ("64KiB", 64 << 10)];
 const IRIS_CONFIG: &str = r#"{"classes": ["setosa", "versicolor", "virginica"]}"#;
 
 fn example(engine: &Engine, name: &str, config: &str) -> Transformer {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/transformers/build").join(format!("{name}.wasm"));
-    let wasm = std::fs::read(&path)
-        .unwrap_or_else(|error| panic!("cannot read {}: {error}; run scripts/build-transformers.sh", path.display()));
-    engine.compile(name, &wasm, config, Limits::default()).expect("example loads")
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/transformers/build")
+        .join(format!("{name}.wasm"));
+    let wasm = std::fs::read(&path).unwrap_or_else(|error| {
+        panic!(
+            "cannot read {}: {error}; run scripts/build-transformers.sh",
+            path.display()
+        )
+    });
+    engine
+        .compile(name, &wasm, config, Limits::default())
+        .expect("example loads")
 }
 
 fn echo(engine: &Engine) -> Transformer {
@@ -41,7 +50,9 @@ fn echo(engine: &Engine) -> Transformer {
       (func (export "preprocess") (param $in i32) (param $len i32) (param i32 i32 i32 i32) (result i64)
         (i64.or (i64.shl (i64.extend_i32_u (local.get $len)) (i64.const 32)) (i64.extend_i32_u (local.get $in)))))"#;
     let wasm = wat::parse_str(wat).expect("echo assembles");
-    engine.compile("echo", &wasm, "", Limits::default()).expect("echo loads")
+    engine
+        .compile("echo", &wasm, "", Limits::default())
+        .expect("echo loads")
 }
 
 /// `{"pad":"xxx…"}` of exactly `size` bytes.
@@ -84,23 +95,36 @@ fn calls(c: &mut Criterion) {
         let body = padded(size);
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_with_input(BenchmarkId::new("echo", label), &body, |b, body| {
-            b.iter(|| echo.preprocess(black_box(body), Protocol::V1).expect("echo"));
+            b.iter(|| {
+                echo.preprocess(black_box(body), Protocol::V1)
+                    .expect("echo")
+            });
         });
         let body = iris_request(size);
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_with_input(BenchmarkId::new("iris-pre", label), &body, |b, body| {
-            b.iter(|| iris.preprocess(black_box(body), Protocol::V1).expect("iris preprocess"));
+            b.iter(|| {
+                iris.preprocess(black_box(body), Protocol::V1)
+                    .expect("iris preprocess")
+            });
         });
         let rows = size / 80;
         let body = iris_response(rows.max(1));
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_with_input(BenchmarkId::new("iris-post", label), &body, |b, body| {
-            b.iter(|| iris.postprocess(black_box(body), Protocol::V2, Protocol::V1).expect("iris postprocess"));
+            b.iter(|| {
+                iris.postprocess(black_box(body), Protocol::V2, Protocol::V1)
+                    .expect("iris postprocess")
+            });
         });
         let body = minilm_request(size);
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_with_input(BenchmarkId::new("minilm-pre", label), &body, |b, body| {
-            b.iter(|| minilm.preprocess(black_box(body), Protocol::V1).expect("minilm preprocess"));
+            b.iter(|| {
+                minilm
+                    .preprocess(black_box(body), Protocol::V1)
+                    .expect("minilm preprocess")
+            });
         });
     }
     group.finish();
@@ -108,12 +132,22 @@ fn calls(c: &mut Criterion) {
 
 fn reset(c: &mut Criterion) {
     let mut group = c.benchmark_group("reset");
-    let body = iris_request(1 << 10);
-    for (label, keep) in [("madvise", 0), ("keep-resident", EngineConfig::default_keep_resident_bytes())] {
-        let engine = Engine::new(EngineConfig { keep_resident_bytes: keep, ..EngineConfig::default() }).expect("engine");
+    let body = iris_request(160);
+    for (label, keep) in [
+        ("madvise", 0),
+        ("keep-resident", EngineConfig::default_keep_resident_bytes()),
+    ] {
+        let engine = Engine::new(EngineConfig {
+            keep_resident_bytes: keep,
+            ..EngineConfig::default()
+        })
+        .expect("engine");
         let iris = example(&engine, "iris", IRIS_CONFIG);
-        group.bench_function(BenchmarkId::new("iris-pre-1KiB", label), |b| {
-            b.iter(|| iris.preprocess(black_box(&body), Protocol::V1).expect("iris preprocess"));
+        group.bench_function(BenchmarkId::new("iris-pre-2rows", label), |b| {
+            b.iter(|| {
+                iris.preprocess(black_box(&body), Protocol::V1)
+                    .expect("iris preprocess")
+            });
         });
     }
     group.finish();
@@ -123,7 +157,11 @@ fn from_async(c: &mut Criterion) {
     let engine = Engine::new(EngineConfig::default()).expect("engine");
     let iris = example(&engine, "iris", IRIS_CONFIG);
     // The gateway's runtime shape on this box: a multi-threaded runtime with 2 workers.
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut group = c.benchmark_group("async");
     for (label, size) in SIZES {
         let body = iris_request(size);
@@ -152,7 +190,9 @@ fn from_async(c: &mut Criterion) {
                         let started = Instant::now();
                         for _ in 0..iters {
                             let (iris, body) = (iris.clone(), body.clone());
-                            let out = tokio::task::spawn_blocking(move || iris.preprocess(&body, Protocol::V1));
+                            let out = tokio::task::spawn_blocking(move || {
+                                iris.preprocess(&body, Protocol::V1)
+                            });
                             black_box(out.await.expect("blocking task").expect("iris"));
                         }
                         started.elapsed()

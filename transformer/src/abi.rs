@@ -15,7 +15,11 @@ const LEN_MASK: u64 = (1 << 28) - 1;
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Returned {
     /// JSON at `ptr..ptr+len`, in `protocol` (`None`: the input's protocol).
-    Json { ptr: u32, len: u32, protocol: Option<Protocol> },
+    Json {
+        ptr: u32,
+        len: u32,
+        protocol: Option<Protocol>,
+    },
     /// Pass the input through.
     Unchanged,
     /// The input is refused; a UTF-8 message at `ptr..ptr+len`.
@@ -34,9 +38,21 @@ impl Returned {
         let len = u32::try_from((word >> 32) & LEN_MASK).expect("masked to 28 bits");
         let status = u8::try_from(word >> 60).expect("4 bits");
         match status {
-            0 => Self::Json { ptr, len, protocol: None },
-            1 => Self::Json { ptr, len, protocol: Some(Protocol::V1) },
-            2 => Self::Json { ptr, len, protocol: Some(Protocol::V2) },
+            0 => Self::Json {
+                ptr,
+                len,
+                protocol: None,
+            },
+            1 => Self::Json {
+                ptr,
+                len,
+                protocol: Some(Protocol::V1),
+            },
+            2 => Self::Json {
+                ptr,
+                len,
+                protocol: Some(Protocol::V2),
+            },
             3 => Self::Unchanged,
             4 => Self::Rejected { ptr, len },
             other => Self::Unknown(other),
@@ -57,18 +73,33 @@ mod tests {
         let max_len = (1 << 28) - 1;
         assert_eq!(
             Returned::decode(pack(0, 5, 0xffff_fff0)),
-            Returned::Json { ptr: 0xffff_fff0, len: 5, protocol: None }
+            Returned::Json {
+                ptr: 0xffff_fff0,
+                len: 5,
+                protocol: None
+            }
         );
         assert_eq!(
             Returned::decode(pack(1, max_len, 8)),
-            Returned::Json { ptr: 8, len: u32::try_from(max_len).expect("fits"), protocol: Some(Protocol::V1) }
+            Returned::Json {
+                ptr: 8,
+                len: u32::try_from(max_len).expect("fits"),
+                protocol: Some(Protocol::V1)
+            }
         );
         assert_eq!(
             Returned::decode(pack(2, 1, 2)),
-            Returned::Json { ptr: 2, len: 1, protocol: Some(Protocol::V2) }
+            Returned::Json {
+                ptr: 2,
+                len: 1,
+                protocol: Some(Protocol::V2)
+            }
         );
         assert_eq!(Returned::decode(pack(3, 7, 7)), Returned::Unchanged);
-        assert_eq!(Returned::decode(pack(4, 3, 9)), Returned::Rejected { ptr: 9, len: 3 });
+        assert_eq!(
+            Returned::decode(pack(4, 3, 9)),
+            Returned::Rejected { ptr: 9, len: 3 }
+        );
         assert_eq!(Returned::decode(pack(15, 0, 0)), Returned::Unknown(15));
         assert_eq!(Returned::decode(-1), Returned::Unknown(15));
     }

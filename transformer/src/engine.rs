@@ -39,7 +39,15 @@ impl Engine {
             .map_err(|error| EngineError::Wasmtime(format!("{error:#}")))?;
         let ticker = Ticker::spawn(&wasm, config.tick).map_err(EngineError::Ticker)?;
         let slots = Slots::new(config.max_concurrent);
-        Ok(Self { inner: Arc::new(Inner { wasm, config, linker, ticker, slots }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                wasm,
+                config,
+                linker,
+                ticker,
+                slots,
+            }),
+        })
     }
 
     /// An engine with [`EngineConfig::default`].
@@ -67,7 +75,9 @@ impl Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("config", &self.inner.config).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
     }
 }
 

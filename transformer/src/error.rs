@@ -27,24 +27,53 @@ pub enum LoadError {
     InvalidWasm { name: String, reason: String },
     /// A required export is missing.
     #[error("transformer {name}: the module does not export `{export}` ({why})")]
-    MissingExport { name: String, export: &'static str, why: &'static str },
+    MissingExport {
+        name: String,
+        export: &'static str,
+        why: &'static str,
+    },
     /// Neither entry point is exported.
     #[error("transformer {name}: the module exports neither `preprocess` nor `postprocess`")]
     NoEntryPoint { name: String },
     /// An export has the wrong kind or type.
     #[error("transformer {name}: export `{export}` must be {expected}, found {found}")]
-    WrongExport { name: String, export: &'static str, expected: &'static str, found: String },
+    WrongExport {
+        name: String,
+        export: &'static str,
+        expected: &'static str,
+        found: String,
+    },
     /// The module imports something the host cannot provide.
-    #[error("transformer {name}: unsupported import `{module}::{field}` ({kind}); only functions may be imported")]
-    UnsupportedImport { name: String, module: String, field: String, kind: &'static str },
+    #[error(
+        "transformer {name}: unsupported import `{module}::{field}` ({kind}); only functions may be imported"
+    )]
+    UnsupportedImport {
+        name: String,
+        module: String,
+        field: String,
+        kind: &'static str,
+    },
     /// The module's initial memory is larger than its limit.
-    #[error("transformer {name}: the module's initial memory ({initial} bytes) exceeds its limit max_memory_bytes = {limit}")]
-    InitialMemoryTooLarge { name: String, initial: u64, limit: u64 },
+    #[error(
+        "transformer {name}: the module's initial memory ({initial} bytes) exceeds its limit max_memory_bytes = {limit}"
+    )]
+    InitialMemoryTooLarge {
+        name: String,
+        initial: u64,
+        limit: u64,
+    },
     /// The limits ask for more than the engine provides.
     #[error("transformer {name}: {field} = {asked} exceeds the engine's {engine}")]
-    LimitAboveEngine { name: String, field: &'static str, asked: u64, engine: u64 },
+    LimitAboveEngine {
+        name: String,
+        field: &'static str,
+        asked: u64,
+        engine: u64,
+    },
     /// `Limits::fuel` is set on an engine built without fuel metering.
-    #[error("transformer {name}: limits.fuel is set but the engine was built without fuel metering (EngineConfig::fuel)")]
+    #[error(
+        "transformer {name}: limits.fuel is set but the engine was built without fuel metering (EngineConfig::fuel)"
+    )]
     FuelDisabled { name: String },
     /// Linking or pre-instantiation failed.
     #[error("transformer {name}: cannot link the module: {reason}")]
@@ -57,28 +86,55 @@ pub enum CallError {
     /// The guest refused its input: the client's fault in `preprocess` (400), the predictor's in
     /// `postprocess` (500).
     #[error("transformer {transformer} {stage} rejected its input: {message}")]
-    Rejected { transformer: String, stage: Stage, message: String },
+    Rejected {
+        transformer: String,
+        stage: Stage,
+        message: String,
+    },
     /// The call ran past its deadline.
     #[error("transformer {transformer} exceeded its {} ms deadline", deadline.as_millis())]
-    Deadline { transformer: String, deadline: Duration },
+    Deadline {
+        transformer: String,
+        deadline: Duration,
+    },
     /// The call ran out of fuel.
     #[error("transformer {transformer} ran out of fuel ({fuel} units)")]
     OutOfFuel { transformer: String, fuel: u64 },
     /// The guest trapped.
     #[error("transformer {transformer} trapped: {message}")]
-    Trap { transformer: String, message: String },
+    Trap {
+        transformer: String,
+        message: String,
+    },
     /// The guest's memory would have grown past its limit and the guest then failed.
     #[error("transformer {transformer} ran out of memory (limit {limit} bytes): {message}")]
-    OutOfMemory { transformer: String, limit: u64, message: String },
+    OutOfMemory {
+        transformer: String,
+        limit: u64,
+        message: String,
+    },
     /// The guest's output is unusable (not JSON, out of bounds, unknown status, ...).
     #[error("transformer {transformer} {stage} returned invalid output: {reason}")]
-    InvalidOutput { transformer: String, stage: Stage, reason: String },
+    InvalidOutput {
+        transformer: String,
+        stage: Stage,
+        reason: String,
+    },
     /// The guest's output is larger than `Limits::max_output_bytes`.
-    #[error("transformer {transformer} returned {len} bytes, more than its max_output_bytes = {max}")]
-    OutputTooLarge { transformer: String, len: usize, max: usize },
+    #[error(
+        "transformer {transformer} returned {len} bytes, more than its max_output_bytes = {max}"
+    )]
+    OutputTooLarge {
+        transformer: String,
+        len: usize,
+        max: usize,
+    },
     /// Every instance slot stayed busy for the whole deadline.
     #[error("transformer {transformer}: all {max_concurrent} transformer instance slots are busy")]
-    Overloaded { transformer: String, max_concurrent: u32 },
+    Overloaded {
+        transformer: String,
+        max_concurrent: u32,
+    },
     /// The module does not export the entry point that was called.
     #[error("transformer {transformer} has no {stage} entry point")]
     NoEntryPoint { transformer: String, stage: Stage },
@@ -104,8 +160,14 @@ impl CallError {
     /// fuel, else 500.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Rejected { stage: Stage::Preprocess, .. } => StatusCode::BAD_REQUEST,
-            Self::Rejected { stage: Stage::Postprocess, .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Rejected {
+                stage: Stage::Preprocess,
+                ..
+            } => StatusCode::BAD_REQUEST,
+            Self::Rejected {
+                stage: Stage::Postprocess,
+                ..
+            } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Deadline { .. } | Self::OutOfFuel { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Trap { .. }

@@ -2,7 +2,6 @@
 //! fail at request time.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use wasmtime::{ExternType, FuncType, Module, ModuleExport, ValType};
 
@@ -21,34 +20,33 @@ pub(crate) fn compile(
     limits: Limits,
 ) -> Result<Transformer, LoadError> {
     check_limits(engine, name, &limits)?;
-    let module = Module::new(&engine.inner.wasm, wasm)
-        .map_err(|error| LoadError::InvalidWasm { name: name.to_owned(), reason: format!("{error:#}") })?;
+    let module = Module::new(&engine.inner.wasm, wasm).map_err(|error| LoadError::InvalidWasm {
+        name: name.to_owned(),
+        reason: format!("{error:#}"),
+    })?;
     check_imports(name, &module)?;
     let exports = check_exports(name, &module, &limits)?;
 
-    let link = |error: wasmtime::Error| LoadError::Link { name: name.to_owned(), reason: format!("{error:#}") };
+    let link = |error: wasmtime::Error| LoadError::Link {
+        name: name.to_owned(),
+        reason: format!("{error:#}"),
+    };
     let mut linker = engine.inner.linker.clone();
-    linker.define_unknown_imports_as_traps(&module).map_err(link)?;
+    linker
+        .define_unknown_imports_as_traps(&module)
+        .map_err(link)?;
     let pre = linker.instantiate_pre(&module).map_err(link)?;
 
-    let deadline_ticks = ticks(limits.deadline, engine.inner.config.tick);
     Ok(Transformer {
         inner: Arc::new(Loaded {
             name: name.to_owned(),
             engine: engine.clone(),
             pre,
-            exports,
+            exports: Arc::new(exports),
             config: config.as_bytes().into(),
             limits,
-            deadline_ticks,
         }),
     })
-}
-
-/// Epoch ticks covering `deadline`, plus one for the tick already under way when a call starts.
-fn ticks(deadline: Duration, tick: Duration) -> u64 {
-    let whole = deadline.as_nanos().div_ceil(tick.as_nanos().max(1));
-    u64::try_from(whole).unwrap_or(u64::MAX - 1).max(1) + 1
 }
 
 fn check_limits(engine: &Engine, name: &str, limits: &Limits) -> Result<(), LoadError> {
@@ -62,7 +60,9 @@ fn check_limits(engine: &Engine, name: &str, limits: &Limits) -> Result<(), Load
         });
     }
     if limits.fuel.is_some() && !config.fuel {
-        return Err(LoadError::FuelDisabled { name: name.to_owned() });
+        return Err(LoadError::FuelDisabled {
+            name: name.to_owned(),
+        });
     }
     Ok(())
 }
@@ -88,7 +88,11 @@ fn check_imports(name: &str, module: &Module) -> Result<(), LoadError> {
 }
 
 fn check_exports(name: &str, module: &Module, limits: &Limits) -> Result<Exports, LoadError> {
-    let missing = |export, why| LoadError::MissingExport { name: name.to_owned(), export, why };
+    let missing = |export, why| LoadError::MissingExport {
+        name: name.to_owned(),
+        export,
+        why,
+    };
     let wrong = |export, expected, found: String| LoadError::WrongExport {
         name: name.to_owned(),
         export,
@@ -97,12 +101,21 @@ fn check_exports(name: &str, module: &Module, limits: &Limits) -> Result<Exports
     };
 
     let memory = match module.get_export(MEMORY) {
-        None => return Err(missing(MEMORY, "the linear memory the host reads and writes")),
+        None => {
+            return Err(missing(
+                MEMORY,
+                "the linear memory the host reads and writes",
+            ));
+        }
         Some(ExternType::Memory(memory)) => memory,
         Some(other) => return Err(wrong(MEMORY, "a memory", kind(&other))),
     };
     if memory.is_64() || memory.is_shared() {
-        return Err(wrong(MEMORY, "a 32-bit unshared memory", format!("{memory:?}")));
+        return Err(wrong(
+            MEMORY,
+            "a 32-bit unshared memory",
+            format!("{memory:?}"),
+        ));
     }
     let initial = memory.minimum().saturating_mul(memory.page_size());
     if initial > limits.max_memory_bytes {
@@ -113,23 +126,38 @@ fn check_exports(name: &str, module: &Module, limits: &Limits) -> Result<Exports
         });
     }
 
-    let func = |export: &'static str, params: &[ValType], results: &[ValType], expected| {
-        match module.get_export(export) {
+    let func =
+        |export: &'static str, params: &[ValType], results: &[ValType], expected| match module
+            .get_export(export)
+        {
             None => Ok(None),
             Some(ExternType::Func(ty)) if signature_is(&ty, params, results) => Ok(Some(())),
             Some(ExternType::Func(ty)) => Err(wrong(export, expected, signature(&ty))),
             Some(other) => Err(wrong(export, expected, kind(&other))),
-        }
-    };
-    let entry = [ValType::I32, ValType::I32, ValType::I32, ValType::I32, ValType::I32, ValType::I32];
+        };
+    let entry = [
+        ValType::I32,
+        ValType::I32,
+        ValType::I32,
+        ValType::I32,
+        ValType::I32,
+        ValType::I32,
+    ];
     let entry_sig = "a function (i32, i32, i32, i32, i32, i32) -> i64";
-    func(ALLOC, &[ValType::I32], &[ValType::I32], "a function (i32) -> i32")?
-        .ok_or_else(|| missing(ALLOC, "the allocator the host copies the input into"))?;
+    func(
+        ALLOC,
+        &[ValType::I32],
+        &[ValType::I32],
+        "a function (i32) -> i32",
+    )?
+    .ok_or_else(|| missing(ALLOC, "the allocator the host copies the input into"))?;
     let has_initialize = func(INITIALIZE, &[], &[], "a function () -> ()")?.is_some();
     let has_preprocess = func(PREPROCESS, &entry, &[ValType::I64], entry_sig)?.is_some();
     let has_postprocess = func(POSTPROCESS, &entry, &[ValType::I64], entry_sig)?.is_some();
     if !has_preprocess && !has_postprocess {
-        return Err(LoadError::NoEntryPoint { name: name.to_owned() });
+        return Err(LoadError::NoEntryPoint {
+            name: name.to_owned(),
+        });
     }
 
     let index = |export: &str| module.get_export_index(export);
@@ -155,7 +183,11 @@ fn signature(ty: &FuncType) -> String {
     let list = |types: &mut dyn Iterator<Item = ValType>| {
         types.map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
     };
-    format!("a function ({}) -> ({})", list(&mut ty.params()), list(&mut ty.results()))
+    format!(
+        "a function ({}) -> ({})",
+        list(&mut ty.params()),
+        list(&mut ty.results())
+    )
 }
 
 fn kind(ty: &ExternType) -> String {
@@ -165,18 +197,5 @@ fn kind(ty: &ExternType) -> String {
         ExternType::Table(_) => "a table".to_owned(),
         ExternType::Memory(_) => "a memory".to_owned(),
         ExternType::Tag(_) => "a tag".to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deadline_in_ticks_rounds_up_and_adds_one() {
-        let ms = Duration::from_millis;
-        assert_eq!(ticks(ms(100), ms(1)), 101);
-        assert_eq!(ticks(ms(100), ms(3)), 35);
-        assert_eq!(ticks(Duration::ZERO, ms(1)), 2);
     }
 }

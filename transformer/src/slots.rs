@@ -25,7 +25,13 @@ pub(crate) struct Slot<'a> {
 
 impl Slots {
     pub(crate) fn new(total: u32) -> Self {
-        Self { state: Mutex::new(State { free: total, waiting: 0 }), freed: Condvar::new() }
+        Self {
+            state: Mutex::new(State {
+                free: total,
+                waiting: 0,
+            }),
+            freed: Condvar::new(),
+        }
     }
 
     /// Takes a slot, waiting up to `wait` for one; `None` if none came free.
@@ -37,7 +43,11 @@ impl Slots {
             let deadline = *deadline.get_or_insert_with(|| Instant::now() + wait);
             let left = deadline.checked_duration_since(Instant::now())?;
             state.waiting += 1;
-            state = self.freed.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+            state = self
+                .freed
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
             state.waiting -= 1;
         }
         state.free -= 1;
@@ -49,7 +59,11 @@ impl Slots {
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        let mut state = self.slots.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self
+            .slots
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         state.free += 1;
         if state.waiting > 0 {
             self.slots.freed.notify_one();
@@ -66,10 +80,19 @@ mod tests {
         let slots = Slots::new(1);
         let first = slots.acquire(Duration::ZERO).expect("one free slot");
         let started = Instant::now();
-        assert!(slots.acquire(Duration::from_millis(20)).is_none(), "no second slot");
-        assert!(started.elapsed() >= Duration::from_millis(20), "waited the whole bound");
+        assert!(
+            slots.acquire(Duration::from_millis(20)).is_none(),
+            "no second slot"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(20),
+            "waited the whole bound"
+        );
         drop(first);
-        assert!(slots.acquire(Duration::ZERO).is_some(), "the slot came back");
+        assert!(
+            slots.acquire(Duration::ZERO).is_some(),
+            "the slot came back"
+        );
     }
 
     #[test]
@@ -79,7 +102,10 @@ mod tests {
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| slots.acquire(Duration::from_secs(10)).is_some());
             drop(held);
-            assert!(waiter.join().expect("waiter thread"), "the waiter got the slot");
+            assert!(
+                waiter.join().expect("waiter thread"),
+                "the waiter got the slot"
+            );
         });
     }
 }

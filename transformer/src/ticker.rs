@@ -1,5 +1,6 @@
-//! The epoch ticker: one thread per engine advancing its epoch every tick while calls run. It
-//! parks after a spell with no calls (an idle gateway does not wake up a thousand times a
+//! The epoch ticker: one thread per engine advancing its epoch every tick while calls run (each
+//! tick makes every running call compare the clock with its deadline). It parks after a spell
+//! with no calls (an idle gateway does not wake up a thousand times a
 //! second), and a call wakes it only when it really is parked (no syscall on a busy path).
 
 use std::sync::Arc;
@@ -40,11 +41,16 @@ impl Ticker {
             stop: AtomicBool::new(false),
         });
         let weak = engine.weak();
-        let handle = thread::Builder::new().name("transformer-epoch".into()).spawn({
-            let shared = shared.clone();
-            move || run(&shared, &weak, tick)
-        })?;
-        Ok(Self { shared, thread: handle.thread().clone() })
+        let handle = thread::Builder::new()
+            .name("transformer-epoch".into())
+            .spawn({
+                let shared = shared.clone();
+                move || run(&shared, &weak, tick)
+            })?;
+        Ok(Self {
+            shared,
+            thread: handle.thread().clone(),
+        })
     }
 
     /// Marks a call as running until the guard drops.
@@ -66,27 +72,22 @@ impl Drop for Ticker {
     }
 }
 
-/// Advances the epoch once per `tick` of wall-clock time. A sleep can overrun (a busy machine
-/// schedules the thread late), so the epoch follows the clock, not the number of sleeps: a
-/// deadline of N ticks is N ticks of real time. Time spent parked is not counted, or the first
-/// call after an idle spell would see its deadline pass at once.
+/// Advances the epoch once per sleep of `tick`. Sleeps may overrun on a busy machine; that only
+/// delays the moment a call notices its deadline, never brings it forward (calls compare the
+/// wall clock, see `call::past_deadline`).
 fn run(shared: &Shared, engine: &EngineWeak, tick: Duration) {
-    let mut last = Instant::now();
-    let mut owed = Duration::ZERO;
     let mut idle_since: Option<Instant> = None;
     while !shared.stop.load(Ordering::SeqCst) {
         if shared.active.load(Ordering::SeqCst) == 0 {
-            let since = *idle_since.get_or_insert(last);
-            if last.duration_since(since) >= LINGER {
+            if idle_since.get_or_insert_with(Instant::now).elapsed() >= LINGER {
                 shared.parked.store(true, Ordering::SeqCst);
                 // Re-check after announcing: a call that started before the store has not
                 // unparked us. A spurious wake-up or a stale unpark token just loops.
-                if shared.active.load(Ordering::SeqCst) == 0 && !shared.stop.load(Ordering::SeqCst) {
+                if shared.active.load(Ordering::SeqCst) == 0 && !shared.stop.load(Ordering::SeqCst)
+                {
                     thread::park();
                 }
                 shared.parked.store(false, Ordering::SeqCst);
-                last = Instant::now();
-                owed = Duration::ZERO;
                 idle_since = None;
                 continue;
             }
@@ -94,15 +95,9 @@ fn run(shared: &Shared, engine: &EngineWeak, tick: Duration) {
             idle_since = None;
         }
         thread::sleep(tick);
-        let now = Instant::now();
-        owed += now - last;
-        last = now;
-        let Some(engine) = engine.upgrade() else {
-            return;
-        };
-        while owed >= tick {
-            engine.increment_epoch();
-            owed -= tick;
+        match engine.upgrade() {
+            Some(engine) => engine.increment_epoch(),
+            None => return,
         }
     }
 }

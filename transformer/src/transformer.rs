@@ -19,11 +19,9 @@ pub(crate) struct Loaded {
     pub(crate) name: String,
     pub(crate) engine: Engine,
     pub(crate) pre: InstancePre<CallState>,
-    pub(crate) exports: Exports,
+    pub(crate) exports: Arc<Exports>,
     pub(crate) config: Box<[u8]>,
     pub(crate) limits: Limits,
-    /// `limits.deadline` in epoch ticks.
-    pub(crate) deadline_ticks: u64,
 }
 
 /// Where the ABI's exports are, looked up once at load time.
@@ -60,6 +58,23 @@ impl Transformer {
         limits: Limits,
     ) -> Result<Self, LoadError> {
         engine.compile(name, wasm, config, limits)
+    }
+
+    /// The same compiled module with another configuration string, without compiling again
+    /// (a revision whose only change is `spec.transformer.wasm.config`).
+    #[must_use]
+    pub fn with_config(&self, config: &str) -> Self {
+        let inner = &self.inner;
+        Self {
+            inner: Arc::new(Loaded {
+                name: inner.name.clone(),
+                engine: inner.engine.clone(),
+                pre: inner.pre.clone(),
+                exports: inner.exports.clone(),
+                config: config.as_bytes().into(),
+                limits: inner.limits.clone(),
+            }),
+        }
     }
 
     /// The name errors carry (the InferenceService's).

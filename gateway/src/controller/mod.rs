@@ -594,7 +594,9 @@ impl Controller {
             if let Some(scaler) = &revision.scaler {
                 let ready = revision.ready_replicas() as u32;
                 let routable = revision.ever_ready && revision.state != RevisionState::Stopped;
-                scaler.shared.set_cold(routable && revision.replicas.is_empty());
+                scaler
+                    .shared
+                    .set_cold(routable && revision.replicas.is_empty());
                 let cc = u32::try_from(revision.container_concurrency).unwrap_or(u32::MAX);
                 scaler.shared.activator.capacity_changed(ready, cc);
             }

@@ -142,8 +142,7 @@ impl Revision {
                     },
                 ),
                 Ok(config) => {
-                    let (scaler, p) =
-                        Scaler::new(autoscaling.apply(config), autoscaling.activator);
+                    let (scaler, p) = Scaler::new(autoscaling.apply(config), autoscaling.activator);
                     pokes = Some(p);
                     (Some(template), Some(scaler), RevisionState::Loading)
                 }

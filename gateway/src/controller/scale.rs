@@ -63,8 +63,7 @@ impl Default for AutoscalerDefaults {
         AutoscalerDefaults {
             tick_interval: infergate_autoscaler::default_tick_interval(),
             sample_interval: Duration::from_millis(100),
-            scale_to_zero_grace_period: infergate_autoscaler::default_scale_to_zero_grace_period(
-            ),
+            scale_to_zero_grace_period: infergate_autoscaler::default_scale_to_zero_grace_period(),
             max_replicas: std::thread::available_parallelism()
                 .map_or(2, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
             activator: ActivatorConfig::default(),

@@ -196,10 +196,13 @@ fn kserve_status(
             }),
         ),
     ];
-    if isvc.spec.transformer.as_ref().is_some_and(|t| t.wasm.is_some()) {
-        let transformer_failure = failure
-            .as_ref()
-            .filter(|f| f.1 == "TransformerLoadFailed");
+    if isvc
+        .spec
+        .transformer
+        .as_ref()
+        .is_some_and(|t| t.wasm.is_some())
+    {
+        let transformer_failure = failure.as_ref().filter(|f| f.1 == "TransformerLoadFailed");
         conditions.push(condition(
             ConditionType::TransformerReady,
             serving && transformer_failure.is_none(),

@@ -142,7 +142,11 @@ impl Ingress {
         let queued = scaling.queued();
         let permit = scaling.activator.enqueue(deadline).await;
         drop(queued);
-        let labels = [target.namespace, target.model, target.revision.name.as_str()];
+        let labels = [
+            target.namespace,
+            target.model,
+            target.revision.name.as_str(),
+        ];
         self.metrics
             .observe_queue_wait(labels, target.started.elapsed());
         let permit = match permit {
@@ -228,7 +232,10 @@ fn error(status: StatusCode, message: &str) -> Response<BoxBody> {
         .map(|b| b.map_err(|never| match never {}).boxed())
 }
 
-fn guarded<G: Send + Sync + Unpin + 'static>(response: Response<BoxBody>, guard: G) -> Response<BoxBody> {
+fn guarded<G: Send + Sync + Unpin + 'static>(
+    response: Response<BoxBody>,
+    guard: G,
+) -> Response<BoxBody> {
     response.map(|inner| {
         BoxBody::new(Guarded {
             inner,

@@ -51,7 +51,10 @@ impl Ingress {
         };
         let (body, upstream) = match transformer.has_preprocess() {
             false => (body, client),
-            true => match self.call(target, transformer, Stage::Pre, body, client, client).await {
+            true => match self
+                .call(target, transformer, Stage::Pre, body, client, client)
+                .await
+            {
                 Ok(transformed) => transformed,
                 Err(response) => return response,
             },
@@ -95,11 +98,15 @@ impl Ingress {
                 return error(StatusCode::BAD_GATEWAY, &message);
             }
             Err(_) => {
-                let message = format!("the request did not finish within its timeout of {timeout:?}");
+                let message =
+                    format!("the request did not finish within its timeout of {timeout:?}");
                 return error(StatusCode::GATEWAY_TIMEOUT, &message);
             }
         };
-        let body = match self.call(target, transformer, Stage::Post, body, upstream, client).await {
+        let body = match self
+            .call(target, transformer, Stage::Post, body, upstream, client)
+            .await
+        {
             Ok((body, _)) => body,
             Err(response) => return response,
         };
@@ -107,7 +114,10 @@ impl Ingress {
         parts
             .headers
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        Response::from_parts(parts, Full::new(body).map_err(|never| match never {}).boxed())
+        Response::from_parts(
+            parts,
+            Full::new(body).map_err(|never| match never {}).boxed(),
+        )
     }
 
     /// Runs one entry point on the blocking pool and times it; the body it returns (the input
@@ -136,13 +146,17 @@ impl Ingress {
         self.metrics
             .observe_transformer(target.namespace, target.model, name, started.elapsed());
         match joined {
-            Ok(Ok(Transformed { body: out, protocol })) => {
-                Ok((out.map_or(body, Bytes::from), protocol))
-            }
+            Ok(Ok(Transformed {
+                body: out,
+                protocol,
+            })) => Ok((out.map_or(body, Bytes::from), protocol)),
             Ok(Err(e)) => Err(call_error(&e)),
             Err(join) => Err(error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                &format!("transformer {} {name} did not finish: {join}", transformer.name()),
+                &format!(
+                    "transformer {} {name} did not finish: {join}",
+                    transformer.name()
+                ),
             )),
         }
     }
@@ -196,15 +210,27 @@ mod tests {
 
     #[test]
     fn inference_paths() {
-        assert_eq!(inference_protocol("/v1/models/iris:predict"), Some(Protocol::V1));
-        assert_eq!(inference_protocol("/v2/models/iris/infer"), Some(Protocol::V2));
+        assert_eq!(
+            inference_protocol("/v1/models/iris:predict"),
+            Some(Protocol::V1)
+        );
+        assert_eq!(
+            inference_protocol("/v2/models/iris/infer"),
+            Some(Protocol::V2)
+        );
         assert_eq!(
             inference_protocol("/v2/models/iris/versions/1/infer"),
             Some(Protocol::V2)
         );
         assert_eq!(inference_protocol("/v2/models/iris"), None);
         assert_eq!(inference_protocol("/v1/models/iris"), None);
-        assert_eq!(predictor_path("iris", Protocol::V2), "/v2/models/iris/infer");
-        assert_eq!(predictor_path("iris", Protocol::V1), "/v1/models/iris:predict");
+        assert_eq!(
+            predictor_path("iris", Protocol::V2),
+            "/v2/models/iris/infer"
+        );
+        assert_eq!(
+            predictor_path("iris", Protocol::V1),
+            "/v1/models/iris:predict"
+        );
     }
 }

@@ -146,7 +146,10 @@ async fn a_full_activator_queue_answers_503_with_retry_after() {
     wait_at_zero(&gw, &model).await;
 
     let replies = burst(&gw.url("/v2/models/iris/infer"), 200).await;
-    let ok = replies.iter().filter(|r| r.status == StatusCode::OK).count();
+    let ok = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
     let overflow: Vec<&Reply> = replies
         .iter()
         .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
@@ -197,7 +200,11 @@ async fn load_scales_a_revision_up_and_idle_scales_it_back_down() {
         revision(v, R1).is_some_and(|r| r["readyReplicas"] == 3 && r["desiredReplicas"] == 3)
     })
     .await;
-    assert_eq!(processes_with_arg(&model).len(), 3, "three predictor processes");
+    assert_eq!(
+        processes_with_arg(&model).len(),
+        3,
+        "three predictor processes"
+    );
     let samples = load.stop().await;
     assert_all_ok(&samples, "scaling up under load");
 

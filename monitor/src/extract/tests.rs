@@ -1,14 +1,14 @@
 use super::*;
 
 fn numbers(series: &[Series], name: &str) -> Vec<f64> {
-    match series.iter().find(|s| s.name == name).map(|s| &s.values) {
+    match series.iter().find(|s| &*s.name == name).map(|s| &s.values) {
         Some(Values::Numbers(v)) => v.clone(),
         other => panic!("no number series {name}: {other:?} in {series:?}"),
     }
 }
 
 fn classes(series: &[Series], name: &str) -> Vec<String> {
-    match series.iter().find(|s| s.name == name).map(|s| &s.values) {
+    match series.iter().find(|s| &*s.name == name).map(|s| &s.values) {
         Some(Values::Classes(v)) => v.clone(),
         other => panic!("no class series {name}: {other:?} in {series:?}"),
     }
@@ -188,4 +188,71 @@ fn wide_rows_are_capped() {
     let encoded = v2::encode_request(None, &[tensor], false);
     let series = features(Protocol::V2, &encoded.body, None).expect("valid");
     assert_eq!(series.len(), MAX_SERIES);
+}
+
+/// The one-pass reader gives exactly what the codec gives, and takes only bodies it accepts.
+#[test]
+fn one_pass_v2_request_matches_the_codec() {
+    let wide: Vec<String> = (0..3 * 100)
+        .map(|i| format!("{}.{}e-1", i * 7 % 13, i % 10))
+        .collect();
+    let wide = wide.join(",");
+    let nested: Vec<String> = (0..3)
+        .map(|r| {
+            let row: Vec<String> = (0..70).map(|j| format!("{}", r * 70 + j)).collect();
+            format!("[{}]", row.join(", "))
+        })
+        .collect();
+    let nested = nested.join(",\n");
+    let bodies = [
+        format!(r#"{{"inputs":[{{"name":"x","shape":[3,100],"datatype":"FP32","data":[{wide}]}}]}}"#),
+        format!(r#"{{"inputs":[{{"name":"x","shape":[3,100],"datatype":"FP64","data":[{wide}]}}]}}"#),
+        format!(r#"{{"id":"1","inputs":[{{"datatype":"FP32","data":[{nested}],"shape":[3,70],"name":"n"}}],"outputs":[{{"name":"y"}}]}}"#),
+        r#"{"inputs":[{"name":"v","shape":[3],"datatype":"FP32","data":[0.1,-2.5e3,3]},{"name":"m","shape":[1,2,2],"datatype":"FP64","data":[[1,2],[3,4]]}]}"#.to_owned(),
+        r#"{"inputs":[{"name":"e","shape":[0,4],"datatype":"FP32","data":[]}]}"#.to_owned(),
+        format!(r#"{{"inputs":[{{"name":"r","shape":[300],"datatype":"FP32","data":[{wide}]}}]}}"#),
+    ];
+    for body in &bodies {
+        let fast = fast::v2_features(body.as_bytes(), &mut Names::default())
+            .unwrap_or_else(|| panic!("one pass takes {body}"));
+        let codec = codec_features(Protocol::V2, body.as_bytes(), None, &mut Names::default());
+        assert_eq!(Ok(fast), codec, "{body}");
+    }
+    // Bodies the codec rejects (a skipped element out of FP32 range, a count that does not
+    // match the shape) or that the one pass leaves to it (an INT64 input).
+    let many: Vec<String> = (0..70).map(|j| j.to_string()).collect();
+    let overflow = format!("{},1e39", many.join(","));
+    let others = [
+        format!(
+            r#"{{"inputs":[{{"name":"x","shape":[1,71],"datatype":"FP32","data":[{overflow}]}}]}}"#
+        ),
+        r#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[1,2,3]}]}"#.to_owned(),
+        r#"{"inputs":[{"name":"a","shape":[1],"datatype":"INT64","data":[3]}]}"#.to_owned(),
+    ];
+    for body in &others {
+        assert_eq!(
+            fast::v2_features(body.as_bytes(), &mut Names::default()),
+            None,
+            "{body}"
+        );
+    }
+    assert!(features(Protocol::V2, others[0].as_bytes(), None).is_err());
+    assert!(features(Protocol::V2, others[1].as_bytes(), None).is_err());
+    assert_eq!(
+        numbers(
+            &features(Protocol::V2, others[2].as_bytes(), None).expect("int"),
+            "a"
+        ),
+        vec![3.0]
+    );
+}
+
+#[test]
+fn series_names_are_interned() {
+    let body = br#"{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]}]}"#;
+    let mut names = Names::default();
+    let first = features_named(Protocol::V2, body, None, &mut names).expect("valid");
+    let second = features_named(Protocol::V2, body, None, &mut names).expect("valid");
+    assert_eq!(&*first[1].name, "x[1]");
+    assert!(Arc::ptr_eq(&first[1].name, &second[1].name));
 }

@@ -8,14 +8,14 @@ use crate::standalone::render;
 
 fn numbers(name: &str, values: impl IntoIterator<Item = f64>) -> Series {
     Series {
-        name: name.to_owned(),
+        name: name.into(),
         values: Values::Numbers(values.into_iter().collect()),
     }
 }
 
 fn classes(name: &str, values: &[&str]) -> Series {
     Series {
-        name: name.to_owned(),
+        name: name.into(),
         values: Values::Classes(values.iter().map(|s| (*s).to_owned()).collect()),
     }
 }
@@ -54,6 +54,7 @@ fn reference_file_series_are_ready_at_once() {
             &["a", "b", "c", "a", "b", "a", "b", "a", "b", "a"],
         )],
     );
+    state.score(&families);
     let text = render(&registry);
     // Histogram buckets are the file's edges.
     assert!(
@@ -92,6 +93,7 @@ fn no_drift_score_before_the_window_is_full() {
         Role::Feature,
         vec![numbers("f", (0..25).map(f64::from))],
     );
+    state.score(&families);
     let text = render(&registry);
     assert!(!text.contains("infergate_feature_drift{"), "{text}");
     assert!(
@@ -103,6 +105,9 @@ fn no_drift_score_before_the_window_is_full() {
         Role::Feature,
         vec![numbers("f", (0..5).map(f64::from))],
     );
+    // Recording marks the series; scoring sets the gauges.
+    assert!(!render(&registry).contains("infergate_feature_drift{"));
+    state.score(&families);
     assert!(render(&registry).contains("infergate_feature_drift{"));
 }
 

@@ -10,7 +10,10 @@ use std::ptr;
 const PAGE: usize = 64 << 10;
 
 #[global_allocator]
-static ALLOCATOR: Bump = Bump { next: Cell::new(0), end: Cell::new(0) };
+static ALLOCATOR: Bump = Bump {
+    next: Cell::new(0),
+    end: Cell::new(0),
+};
 
 struct Bump {
     /// The first free address (0 until the first allocation).
@@ -44,7 +47,8 @@ impl Bump {
         if wasm32::memory_grow(0, pages) == usize::MAX {
             return false;
         }
-        self.end.set(have.saturating_add(pages.saturating_mul(PAGE)));
+        self.end
+            .set(have.saturating_add(pages.saturating_mul(PAGE)));
         true
     }
 }

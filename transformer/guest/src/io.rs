@@ -32,7 +32,10 @@ pub struct Output {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum OutputKind {
-    Json { bytes: Vec<u8>, protocol: Option<Protocol> },
+    Json {
+        bytes: Vec<u8>,
+        protocol: Option<Protocol>,
+    },
     Unchanged,
 }
 
@@ -65,8 +68,18 @@ impl Protocol {
 
 impl<'a> Input<'a> {
     /// An input, for unit tests of transformer functions.
-    pub fn new(body: &'a [u8], config: &'a str, protocol: Protocol, client_protocol: Protocol) -> Self {
-        Self { body, config, protocol, client_protocol }
+    pub fn new(
+        body: &'a [u8],
+        config: &'a str,
+        protocol: Protocol,
+        client_protocol: Protocol,
+    ) -> Self {
+        Self {
+            body,
+            config,
+            protocol,
+            client_protocol,
+        }
     }
 
     /// The body's bytes, as received.
@@ -76,7 +89,8 @@ impl<'a> Input<'a> {
 
     /// The body parsed as JSON into `T`; an error names what serde found wrong.
     pub fn json<T: Deserialize<'a>>(&self) -> Result<T, Error> {
-        serde_json::from_slice(self.body).map_err(|error| Error::new(format!("invalid body: {error}")))
+        serde_json::from_slice(self.body)
+            .map_err(|error| Error::new(format!("invalid body: {error}")))
     }
 
     /// The protocol the body speaks.
@@ -101,7 +115,8 @@ impl<'a> Input<'a> {
         if self.config.trim().is_empty() {
             return Ok(T::default());
         }
-        serde_json::from_str(self.config).map_err(|error| Error::new(format!("invalid transformer config: {error}")))
+        serde_json::from_str(self.config)
+            .map_err(|error| Error::new(format!("invalid transformer config: {error}")))
     }
 }
 
@@ -110,18 +125,26 @@ impl<'a> Input<'a> {
 impl Output {
     /// `value` as JSON, in the input's protocol (change it with [`Output::with_protocol`]).
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, Error> {
-        let bytes = serde_json::to_vec(value).map_err(|error| Error::new(format!("cannot encode the output: {error}")))?;
+        let bytes = serde_json::to_vec(value)
+            .map_err(|error| Error::new(format!("cannot encode the output: {error}")))?;
         Ok(Self::raw(bytes))
     }
 
     /// Bytes that already are JSON, in the input's protocol.
     pub fn raw(bytes: Vec<u8>) -> Self {
-        Self { kind: OutputKind::Json { bytes, protocol: None } }
+        Self {
+            kind: OutputKind::Json {
+                bytes,
+                protocol: None,
+            },
+        }
     }
 
     /// The input passes through as it is (no copy).
     pub fn unchanged() -> Self {
-        Self { kind: OutputKind::Unchanged }
+        Self {
+            kind: OutputKind::Unchanged,
+        }
     }
 
     /// Declares the output's protocol: after `preprocess`, the gateway sends a V2 output to the
@@ -129,7 +152,10 @@ impl Output {
     /// No effect on [`Output::unchanged`].
     #[must_use]
     pub fn with_protocol(mut self, protocol: Protocol) -> Self {
-        if let OutputKind::Json { protocol: declared, .. } = &mut self.kind {
+        if let OutputKind::Json {
+            protocol: declared, ..
+        } = &mut self.kind
+        {
             *declared = Some(protocol);
         }
         self
@@ -154,7 +180,9 @@ impl Output {
 impl Error {
     /// An error with this message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self {
+            message: message.into(),
+        }
     }
 
     /// The message.

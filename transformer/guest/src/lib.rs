@@ -36,7 +36,10 @@
 
 // The ABI is raw pointers into linear memory: the exported allocator, reading the input where
 // the host wrote it, and the bump allocator.
-#![allow(unsafe_code, reason = "the host ABI passes raw pointers into linear memory")]
+#![allow(
+    unsafe_code,
+    reason = "the host ABI passes raw pointers into linear memory"
+)]
 
 #[cfg(all(target_arch = "wasm32", feature = "bump-alloc"))]
 mod bump;

@@ -78,21 +78,38 @@ pub(crate) fn dispatch(
     client_proto: i32,
 ) -> (u64, Vec<u8>) {
     let error = |message: String| (STATUS_ERROR, message.into_bytes());
-    let (Some(protocol), Some(client_protocol)) = (Protocol::from_code(in_proto), Protocol::from_code(client_proto))
-    else {
-        return error(format!("unknown protocol codes {in_proto} and {client_proto}"));
+    let (Some(protocol), Some(client_protocol)) = (
+        Protocol::from_code(in_proto),
+        Protocol::from_code(client_proto),
+    ) else {
+        return error(format!(
+            "unknown protocol codes {in_proto} and {client_proto}"
+        ));
     };
     let Ok(config) = std::str::from_utf8(config) else {
         return error("the transformer config is not UTF-8".to_owned());
     };
-    match function(Input { body, config, protocol, client_protocol }) {
-        Ok(Output { kind: OutputKind::Unchanged }) => (STATUS_UNCHANGED, Vec::new()),
-        Ok(Output { kind: OutputKind::Json { bytes, .. } }) if bytes.len() > MAX_LEN => {
-            error(format!("the output ({} bytes) is larger than the ABI's {MAX_LEN}", bytes.len()))
-        }
-        Ok(Output { kind: OutputKind::Json { bytes, protocol } }) => {
-            (protocol.map_or(STATUS_SAME_PROTOCOL, Protocol::status), bytes)
-        }
+    match function(Input {
+        body,
+        config,
+        protocol,
+        client_protocol,
+    }) {
+        Ok(Output {
+            kind: OutputKind::Unchanged,
+        }) => (STATUS_UNCHANGED, Vec::new()),
+        Ok(Output {
+            kind: OutputKind::Json { bytes, .. },
+        }) if bytes.len() > MAX_LEN => error(format!(
+            "the output ({} bytes) is larger than the ABI's {MAX_LEN}",
+            bytes.len()
+        )),
+        Ok(Output {
+            kind: OutputKind::Json { bytes, protocol },
+        }) => (
+            protocol.map_or(STATUS_SAME_PROTOCOL, Protocol::status),
+            bytes,
+        ),
         Err(message) => error(message.message().to_owned()),
     }
 }
@@ -102,7 +119,11 @@ pub(crate) fn dispatch(
 fn pack(status: u64, bytes: Vec<u8>) -> i64 {
     let bytes = bytes.into_boxed_slice();
     let len = bytes.len().min(MAX_LEN) as u64;
-    let ptr = if bytes.is_empty() { 0 } else { u64::from(address(Box::leak(bytes).as_mut_ptr()).cast_unsigned()) };
+    let ptr = if bytes.is_empty() {
+        0
+    } else {
+        u64::from(address(Box::leak(bytes).as_mut_ptr()).cast_unsigned())
+    };
     ((status << 60) | (len << 32) | ptr).cast_signed()
 }
 
@@ -132,7 +153,8 @@ mod tests {
     fn echo(input: Input<'_>) -> Result<Output, Error> {
         match input.body() {
             b"same" => Ok(Output::raw(input.config_str().as_bytes().to_vec())),
-            b"v2" => Output::json(&(input.client_protocol() == Protocol::V1)).map(|out| out.with_protocol(Protocol::V2)),
+            b"v2" => Output::json(&(input.client_protocol() == Protocol::V1))
+                .map(|out| out.with_protocol(Protocol::V2)),
             b"keep" => Ok(Output::unchanged()),
             _ => Err(Error::new("bad input")),
         }
@@ -144,9 +166,20 @@ mod tests {
         assert_eq!(dispatch(echo, b"v2", b"", 1, 1), (2, b"true".to_vec()));
         assert_eq!(dispatch(echo, b"v2", b"", 2, 2), (2, b"false".to_vec()));
         assert_eq!(dispatch(echo, b"keep", b"", 2, 2), (3, Vec::new()));
-        assert_eq!(dispatch(echo, b"other", b"", 1, 1), (4, b"bad input".to_vec()));
-        assert_eq!(dispatch(echo, b"same", b"", 7, 1).0, 4, "unknown protocol code");
-        assert_eq!(dispatch(echo, b"same", &[0xff], 1, 1).0, 4, "config not UTF-8");
+        assert_eq!(
+            dispatch(echo, b"other", b"", 1, 1),
+            (4, b"bad input".to_vec())
+        );
+        assert_eq!(
+            dispatch(echo, b"same", b"", 7, 1).0,
+            4,
+            "unknown protocol code"
+        );
+        assert_eq!(
+            dispatch(echo, b"same", &[0xff], 1, 1).0,
+            4,
+            "config not UTF-8"
+        );
     }
 
     #[test]
@@ -157,8 +190,14 @@ mod tests {
         }
         let input = |config| Input::new(b"", config, Protocol::V1, Protocol::V1);
         assert_eq!(input("").config::<Config>(), Ok(Config::default()));
-        assert_eq!(input(r#"{"max": 3}"#).config::<Config>(), Ok(Config { max: Some(3) }));
+        assert_eq!(
+            input(r#"{"max": 3}"#).config::<Config>(),
+            Ok(Config { max: Some(3) })
+        );
         let error = input("{").config::<Config>().expect_err("not JSON");
-        assert!(error.message().starts_with("invalid transformer config: "), "{error}");
+        assert!(
+            error.message().starts_with("invalid transformer config: "),
+            "{error}"
+        );
     }
 }

@@ -6,11 +6,15 @@ use crate::fixtures::{self, module};
 use crate::support::engine;
 
 fn load(name: &str, items: &str, limits: Limits) -> Transformer {
-    engine().compile(name, &module(items), "", limits).expect("fixture loads")
+    engine()
+        .compile(name, &module(items), "", limits)
+        .expect("fixture loads")
 }
 
 fn preprocess_error(name: &str, items: &str) -> CallError {
-    load(name, items, Limits::default()).preprocess(b"{}", Protocol::V1).expect_err("the call fails")
+    load(name, items, Limits::default())
+        .preprocess(b"{}", Protocol::V1)
+        .expect_err("the call fails")
 }
 
 #[test]
@@ -18,49 +22,104 @@ fn echo_copies_the_body_in_and_out() {
     let echo = load("echo", fixtures::ECHO, Limits::default());
     let body = br#"{"instances": [1, 2, 3]}"#;
     let out = echo.preprocess(body, Protocol::V1).expect("preprocess");
-    assert_eq!(out, Transformed { body: Some(body.to_vec()), protocol: Protocol::V1 });
-    let out = echo.postprocess(body, Protocol::V2, Protocol::V1).expect("postprocess");
-    assert_eq!(out, Transformed { body: Some(body.to_vec()), protocol: Protocol::V2 });
+    assert_eq!(
+        out,
+        Transformed {
+            body: Some(body.to_vec()),
+            protocol: Protocol::V1
+        }
+    );
+    let out = echo
+        .postprocess(body, Protocol::V2, Protocol::V1)
+        .expect("postprocess");
+    assert_eq!(
+        out,
+        Transformed {
+            body: Some(body.to_vec()),
+            protocol: Protocol::V2
+        }
+    );
     // Bodies larger than the initial memory make `alloc` grow it.
     let big = format!("[{}0]", "0,".repeat(100_000));
-    let out = echo.preprocess(big.as_bytes(), Protocol::V1).expect("a 200 KB body");
+    let out = echo
+        .preprocess(big.as_bytes(), Protocol::V1)
+        .expect("a 200 KB body");
     assert_eq!(out.body.as_deref(), Some(big.as_bytes()));
 }
 
 #[test]
 fn the_guest_gets_its_config_and_both_protocols() {
     let transformer = engine()
-        .compile("cfg", &module(fixtures::CONFIG_AND_PROTOCOLS), r#"{"scale": 0.5}"#, Limits::default())
+        .compile(
+            "cfg",
+            &module(fixtures::CONFIG_AND_PROTOCOLS),
+            r#"{"scale": 0.5}"#,
+            Limits::default(),
+        )
         .expect("fixture loads");
-    let out = transformer.preprocess(b"{}", Protocol::V2).expect("preprocess");
+    let out = transformer
+        .preprocess(b"{}", Protocol::V2)
+        .expect("preprocess");
     assert_eq!(out.body.as_deref(), Some(br#"{"scale": 0.5}"#.as_slice()));
-    let out = transformer.postprocess(b"{}", Protocol::V2, Protocol::V1).expect("postprocess");
-    assert_eq!(out, Transformed { body: Some(b"[2,1]".to_vec()), protocol: Protocol::V2 });
+    let out = transformer
+        .postprocess(b"{}", Protocol::V2, Protocol::V1)
+        .expect("postprocess");
+    assert_eq!(
+        out,
+        Transformed {
+            body: Some(b"[2,1]".to_vec()),
+            protocol: Protocol::V2
+        }
+    );
 }
 
 #[test]
 fn unchanged_passes_through_without_a_body() {
-    let out = load("same", fixtures::UNCHANGED, Limits::default()).preprocess(b"not even json", Protocol::V2);
-    assert_eq!(out.expect("preprocess"), Transformed { body: None, protocol: Protocol::V2 });
+    let out = load("same", fixtures::UNCHANGED, Limits::default())
+        .preprocess(b"not even json", Protocol::V2);
+    assert_eq!(
+        out.expect("preprocess"),
+        Transformed {
+            body: None,
+            protocol: Protocol::V2
+        }
+    );
 }
 
 #[test]
 fn a_rejected_request_is_a_400_with_the_guests_message() {
     let transformer = load("picky", fixtures::REJECT, Limits::default());
-    let error = transformer.preprocess(b"{}", Protocol::V1).expect_err("rejected");
+    let error = transformer
+        .preprocess(b"{}", Protocol::V1)
+        .expect_err("rejected");
     assert_eq!(error.status(), 400);
-    assert_eq!(error.to_string(), "transformer picky preprocess rejected its input: petal_width is missing");
-    let error = transformer.postprocess(b"{}", Protocol::V1, Protocol::V1).expect_err("rejected");
-    assert_eq!(error.status(), 500, "the predictor's response is not the client's fault");
+    assert_eq!(
+        error.to_string(),
+        "transformer picky preprocess rejected its input: petal_width is missing"
+    );
+    let error = transformer
+        .postprocess(b"{}", Protocol::V1, Protocol::V1)
+        .expect_err("rejected");
+    assert_eq!(
+        error.status(),
+        500,
+        "the predictor's response is not the client's fault"
+    );
 }
 
 #[test]
 fn invalid_json_is_a_500_naming_the_transformer() {
     let error = preprocess_error("garbled", fixtures::NOT_JSON);
-    assert!(matches!(error, CallError::InvalidOutput { .. }), "{error:?}");
+    assert!(
+        matches!(error, CallError::InvalidOutput { .. }),
+        "{error:?}"
+    );
     assert_eq!(error.status(), 500);
     let message = error.to_string();
-    assert!(message.starts_with("transformer garbled preprocess returned invalid output: not JSON"), "{message}");
+    assert!(
+        message.starts_with("transformer garbled preprocess returned invalid output: not JSON"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -77,9 +136,24 @@ fn broken_return_words_are_500s() {
 
 #[test]
 fn an_output_over_the_cap_is_a_500() {
-    let limits = Limits { max_output_bytes: 1024, ..Limits::default() };
-    let error = load("big", fixtures::BIG_OUTPUT, limits).preprocess(b"{}", Protocol::V1).expect_err("too big");
-    assert!(matches!(error, CallError::OutputTooLarge { len: 65536, max: 1024, .. }), "{error:?}");
+    let limits = Limits {
+        max_output_bytes: 1024,
+        ..Limits::default()
+    };
+    let error = load("big", fixtures::BIG_OUTPUT, limits)
+        .preprocess(b"{}", Protocol::V1)
+        .expect_err("too big");
+    assert!(
+        matches!(
+            error,
+            CallError::OutputTooLarge {
+                len: 65536,
+                max: 1024,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     assert_eq!(error.status(), 500);
 }
 
@@ -89,23 +163,38 @@ fn a_trap_is_a_500_with_what_the_guest_wrote() {
     assert!(matches!(error, CallError::Trap { .. }), "{error:?}");
     assert_eq!(error.status(), 500);
     let message = error.to_string();
-    assert!(message.starts_with("transformer panicky trapped: panicked at src/lib.rs: boom ("), "{message}");
+    assert!(
+        message.starts_with("transformer panicky trapped: panicked at src/lib.rs: boom ("),
+        "{message}"
+    );
     assert!(message.contains("unreachable"), "names the trap: {message}");
 
     let error = preprocess_error("silent", fixtures::UNREACHABLE);
     assert_eq!(error.status(), 500);
     let message = error.to_string();
-    assert!(message.starts_with("transformer silent trapped: "), "{message}");
-    assert!(message.ends_with("wasm `unreachable` instruction executed"), "{message}");
+    assert!(
+        message.starts_with("transformer silent trapped: "),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("wasm `unreachable` instruction executed"),
+        "{message}"
+    );
 }
 
 #[test]
 fn proc_exit_and_missing_imports_trap() {
     let error = preprocess_error("quitter", fixtures::EXIT);
-    assert_eq!(error.to_string(), "transformer quitter trapped: exited with code 3");
+    assert_eq!(
+        error.to_string(),
+        "transformer quitter trapped: exited with code 3"
+    );
     let error = preprocess_error("clock", fixtures::CLOCK);
     assert_eq!(error.status(), 500);
-    assert!(error.to_string().contains("clock_time_get"), "names the import: {error}");
+    assert!(
+        error.to_string().contains("clock_time_get"),
+        "names the import: {error}"
+    );
 }
 
 #[test]
@@ -114,5 +203,8 @@ fn calling_an_entry_point_the_module_lacks_is_a_500() {
         .postprocess(b"{}", Protocol::V1, Protocol::V1)
         .expect_err("no postprocess");
     assert_eq!(error.status(), 500);
-    assert_eq!(error.to_string(), "transformer pre-only has no postprocess entry point");
+    assert_eq!(
+        error.to_string(),
+        "transformer pre-only has no postprocess entry point"
+    );
 }

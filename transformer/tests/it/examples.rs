@@ -3,7 +3,7 @@
 use infergate_transformer::{Protocol, Transformed};
 use serde_json::json;
 
-use crate::support::{example, iris, json, shared_engine};
+use crate::support::{iris, json, minilm};
 
 fn body(out: &Transformed) -> serde_json::Value {
     json(out.body.as_deref().expect("a new body"))
@@ -17,7 +17,9 @@ fn iris_turns_named_features_into_the_v2_request() {
         {"sepal_length": 6.8, "sepal_width": 2.8, "petal_length": 4.8, "petal_width": 1.4},
         {"petal_width": 1.6, "petal_length": 4.5, "sepal_width": 3.4, "sepal_length": 6.0},
     ]});
-    let out = iris.preprocess(request.to_string().as_bytes(), Protocol::V1).expect("preprocess");
+    let out = iris
+        .preprocess(request.to_string().as_bytes(), Protocol::V1)
+        .expect("preprocess");
     assert_eq!(out.protocol, Protocol::V2, "the guest declared V2");
     // The same request as examples/requests/iris-v2.json.
     assert_eq!(
@@ -27,7 +29,9 @@ fn iris_turns_named_features_into_the_v2_request() {
     );
 
     let rows = json!({"instances": [[5.1, 3.5, 1.4, 0.2]]});
-    let out = iris.preprocess(rows.to_string().as_bytes(), Protocol::V1).expect("preprocess rows");
+    let out = iris
+        .preprocess(rows.to_string().as_bytes(), Protocol::V1)
+        .expect("preprocess rows");
     assert_eq!(body(&out)["inputs"][0]["data"], json!([5.1, 3.5, 1.4, 0.2]));
 }
 
@@ -36,19 +40,30 @@ fn iris_passes_v2_tensors_through() {
     let iris = iris();
     let request = include_bytes!("../../../examples/requests/iris-v2.json");
     let out = iris.preprocess(request, Protocol::V2).expect("preprocess");
-    assert_eq!(out, Transformed { body: None, protocol: Protocol::V2 });
+    assert_eq!(
+        out,
+        Transformed {
+            body: None,
+            protocol: Protocol::V2
+        }
+    );
 }
 
 #[test]
 fn iris_refuses_a_bad_instance_with_400() {
     let iris = iris();
-    let request = json!({"instances": [{"sepal_length": 6.8, "sepal_width": 2.8, "petal_length": 4.8}]});
-    let error = iris.preprocess(request.to_string().as_bytes(), Protocol::V1).expect_err("missing feature");
+    let request =
+        json!({"instances": [{"sepal_length": 6.8, "sepal_width": 2.8, "petal_length": 4.8}]});
+    let error = iris
+        .preprocess(request.to_string().as_bytes(), Protocol::V1)
+        .expect_err("missing feature");
     assert_eq!(error.status(), 400);
     let message = error.to_string();
-    assert!(message.contains("instances[0]") && message.contains("petal_width"), "{message}");
+    assert!(message.contains("missing field `petal_width`"), "{message}");
 
-    let error = iris.preprocess(b"{not json", Protocol::V1).expect_err("not JSON");
+    let error = iris
+        .preprocess(b"{not json", Protocol::V1)
+        .expect_err("not JSON");
     assert_eq!(error.status(), 400, "{error}");
 }
 
@@ -62,55 +77,84 @@ fn iris_maps_class_ids_to_names() {
     ]});
     let bytes = response.to_string();
 
-    let out = iris.postprocess(bytes.as_bytes(), Protocol::V2, Protocol::V1).expect("postprocess for a V1 client");
+    let out = iris
+        .postprocess(bytes.as_bytes(), Protocol::V2, Protocol::V1)
+        .expect("postprocess for a V1 client");
     assert_eq!(out.protocol, Protocol::V1);
-    assert_eq!(body(&out), json!({"predictions": ["versicolor", "setosa", "virginica"]}));
+    assert_eq!(
+        body(&out),
+        json!({"predictions": ["versicolor", "setosa", "virginica"]})
+    );
 
-    let out = iris.postprocess(bytes.as_bytes(), Protocol::V2, Protocol::V2).expect("postprocess for a V2 client");
+    let out = iris
+        .postprocess(bytes.as_bytes(), Protocol::V2, Protocol::V2)
+        .expect("postprocess for a V2 client");
     assert_eq!(out.protocol, Protocol::V2);
-    let mut named = response.clone();
+    let mut named = response;
     named["outputs"][0]["datatype"] = json!("BYTES");
     named["outputs"][0]["data"] = json!(["versicolor", "setosa", "virginica"]);
     assert_eq!(body(&out), named);
 
     // A V1 response with one row object per instance (the predictor's V1 shape for two outputs).
     let v1 = json!({"predictions": [{"label": 2, "probabilities": [0.0, 0.0, 1.0]}]});
-    let out = iris.postprocess(v1.to_string().as_bytes(), Protocol::V1, Protocol::V1).expect("V1 response");
-    assert_eq!(body(&out), json!({"predictions": [{"label": "virginica", "probabilities": [0.0, 0.0, 1.0]}]}));
+    let out = iris
+        .postprocess(v1.to_string().as_bytes(), Protocol::V1, Protocol::V1)
+        .expect("V1 response");
+    assert_eq!(
+        body(&out),
+        json!({"predictions": [{"label": "virginica", "probabilities": [0.0, 0.0, 1.0]}]})
+    );
 }
 
 #[test]
 fn iris_postprocess_refusing_the_predictors_answer_is_a_500() {
     let iris = iris();
-    let response = json!({"outputs": [{"name": "label", "datatype": "INT64", "shape": [1], "data": [7]}]});
-    let error = iris.postprocess(response.to_string().as_bytes(), Protocol::V2, Protocol::V1).expect_err("id 7");
+    let response =
+        json!({"outputs": [{"name": "label", "datatype": "INT64", "shape": [1], "data": [7]}]});
+    let error = iris
+        .postprocess(response.to_string().as_bytes(), Protocol::V2, Protocol::V1)
+        .expect_err("id 7");
     assert_eq!(error.status(), 500);
-    assert!(error.to_string().contains("class id 7 has no name"), "{error}");
+    assert!(
+        error.to_string().contains("class id 7 has no name"),
+        "{error}"
+    );
 }
 
 #[test]
 fn minilm_normalises_text() {
-    let minilm = example(shared_engine(), "minilm", r#"{"max_chars": 12}"#);
+    let minilm = minilm().with_config(r#"{"max_chars": 12}"#);
     assert!(minilm.has_preprocess() && !minilm.has_postprocess());
     let request = json!({"instances": ["  A Man Is Eating Food.  ", "ÉTÉ\n"]});
-    let out = minilm.preprocess(request.to_string().as_bytes(), Protocol::V1).expect("V1");
+    let out = minilm
+        .preprocess(request.to_string().as_bytes(), Protocol::V1)
+        .expect("V1");
     assert_eq!(out.protocol, Protocol::V1);
     assert_eq!(body(&out), json!({"instances": ["a man is eat", "été"]}));
 
     let request = json!({"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [" Hello World "]}]});
-    let out = minilm.preprocess(request.to_string().as_bytes(), Protocol::V2).expect("V2");
+    let out = minilm
+        .preprocess(request.to_string().as_bytes(), Protocol::V2)
+        .expect("V2");
     assert_eq!(out.protocol, Protocol::V2);
     assert_eq!(body(&out)["inputs"][0]["data"], json!(["hello world"]));
 
-    let error = minilm.preprocess(br#"{"instances": [1]}"#, Protocol::V1).expect_err("not text");
+    let error = minilm
+        .preprocess(br#"{"instances": [1]}"#, Protocol::V1)
+        .expect_err("not text");
     assert_eq!(error.status(), 400, "{error}");
 }
 
 #[test]
 fn minilm_without_config_does_not_cap() {
-    let minilm = example(shared_engine(), "minilm", "");
+    let minilm = minilm();
     let long = "Word ".repeat(1000);
     let request = json!({"instances": [long]});
-    let out = minilm.preprocess(request.to_string().as_bytes(), Protocol::V1).expect("V1");
-    assert_eq!(body(&out)["instances"][0].as_str().map(str::len), Some(long.trim().len()));
+    let out = minilm
+        .preprocess(request.to_string().as_bytes(), Protocol::V1)
+        .expect("V1");
+    assert_eq!(
+        body(&out)["instances"][0].as_str().map(str::len),
+        Some(long.trim().len())
+    );
 }

@@ -1,23 +1,31 @@
 //! Modules refused at load time, with a reason that names the problem.
 
-use infergate_transformer::{Engine, EngineConfig, Limits, LoadError};
+use infergate_transformer::{Limits, LoadError};
 
 use crate::fixtures::{self, module, wat};
-use crate::support::{engine, example_wasm};
+use crate::support::{engine, example_wasm, iris, minilm};
 
 fn refuse(wasm: &[u8]) -> LoadError {
-    engine().compile("broken", wasm, "", Limits::default()).expect_err("the module is refused")
+    engine()
+        .compile("broken", wasm, "", Limits::default())
+        .expect_err("the module is refused")
 }
 
 const ALLOC: &str = r#"(func (export "alloc") (param i32) (result i32) (i32.const 0))"#;
-const ENTRY: &str = r#"(func (export "preprocess") (param i32 i32 i32 i32 i32 i32) (result i64) (i64.const 0))"#;
+const ENTRY: &str =
+    r#"(func (export "preprocess") (param i32 i32 i32 i32 i32 i32) (result i64) (i64.const 0))"#;
 const MEMORY: &str = r#"(memory (export "memory") 1)"#;
 
 #[test]
 fn not_webassembly() {
     let error = refuse(b"hello, I am not wasm");
     assert!(matches!(error, LoadError::InvalidWasm { .. }), "{error:?}");
-    assert!(error.to_string().starts_with("transformer broken: cannot compile the WebAssembly module: "), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("transformer broken: cannot compile the WebAssembly module: "),
+        "{error}"
+    );
 }
 
 #[test]
@@ -32,14 +40,29 @@ fn missing_memory() {
 #[test]
 fn missing_allocator() {
     let error = refuse(&wat(&format!("(module {MEMORY} {ENTRY})")));
-    assert!(matches!(error, LoadError::MissingExport { export: "alloc", .. }), "{error:?}");
-    assert!(error.to_string().contains("does not export `alloc`"), "{error}");
+    assert!(
+        matches!(
+            error,
+            LoadError::MissingExport {
+                export: "alloc",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("does not export `alloc`"),
+        "{error}"
+    );
 }
 
 #[test]
 fn missing_both_entry_points() {
     let error = refuse(&wat(&format!("(module {MEMORY} {ALLOC})")));
-    assert_eq!(error.to_string(), "transformer broken: the module exports neither `preprocess` nor `postprocess`");
+    assert_eq!(
+        error.to_string(),
+        "transformer broken: the module exports neither `preprocess` nor `postprocess`"
+    );
 }
 
 #[test]
@@ -56,13 +79,22 @@ fn an_entry_point_of_the_wrong_type() {
 
 #[test]
 fn memory_exported_as_something_else() {
-    let error = refuse(&wat(&format!(r#"(module {ALLOC} {ENTRY} (global (export "memory") i32 (i32.const 0)))"#)));
-    assert!(error.to_string().contains("export `memory` must be a memory, found a global"), "{error}");
+    let error = refuse(&wat(&format!(
+        r#"(module {ALLOC} {ENTRY} (global (export "memory") i32 (i32.const 0)))"#
+    )));
+    assert!(
+        error
+            .to_string()
+            .contains("export `memory` must be a memory, found a global"),
+        "{error}"
+    );
 }
 
 #[test]
 fn an_imported_memory() {
-    let error = refuse(&wat(&format!(r#"(module (import "env" "memory" (memory 1)) {ALLOC} {ENTRY})"#)));
+    let error = refuse(&wat(&format!(
+        r#"(module (import "env" "memory" (memory 1)) {ALLOC} {ENTRY})"#
+    )));
     assert_eq!(
         error.to_string(),
         "transformer broken: unsupported import `env::memory` (memory); only functions may be imported"
@@ -72,35 +104,67 @@ fn an_imported_memory() {
 #[test]
 fn an_initial_memory_over_the_limit() {
     // 100 pages = 6.25 MiB > 4 MiB.
-    let wasm = wat(&format!(r#"(module (memory (export "memory") 100) {ALLOC} {ENTRY})"#));
-    let limits = Limits { max_memory_bytes: 4 << 20, ..Limits::default() };
-    let error = engine().compile("broken", &wasm, "", limits).expect_err("refused");
+    let wasm = wat(&format!(
+        r#"(module (memory (export "memory") 100) {ALLOC} {ENTRY})"#
+    ));
+    let limits = Limits {
+        max_memory_bytes: 4 << 20,
+        ..Limits::default()
+    };
+    let error = engine()
+        .compile("broken", &wasm, "", limits)
+        .expect_err("refused");
     assert_eq!(
         error.to_string(),
         "transformer broken: the module's initial memory (6553600 bytes) exceeds its limit max_memory_bytes = 4194304"
     );
     // 2000 pages = 125 MiB: more than the engine's slots hold, which wasmtime itself refuses.
-    let error = refuse(&wat(&format!(r#"(module (memory (export "memory") 2000) {ALLOC} {ENTRY})"#)));
-    assert!(error.to_string().contains("exceeds the limit of 0x4000000 bytes"), "{error}");
+    let error = refuse(&wat(&format!(
+        r#"(module (memory (export "memory") 2000) {ALLOC} {ENTRY})"#
+    )));
+    assert!(
+        error
+            .to_string()
+            .contains("exceeds the limit of 0x4000000 bytes"),
+        "{error}"
+    );
 }
 
 #[test]
 fn limits_the_engine_cannot_give() {
     let engine = engine();
     let wasm = module(fixtures::ECHO);
-    let fuel = Limits { fuel: Some(1000), ..Limits::default() };
-    let error = engine.compile("fuel", &wasm, "", fuel).expect_err("no fuel metering");
+    let fuel = Limits {
+        fuel: Some(1000),
+        ..Limits::default()
+    };
+    let error = engine
+        .compile("fuel", &wasm, "", fuel)
+        .expect_err("no fuel metering");
     assert!(matches!(error, LoadError::FuelDisabled { .. }), "{error:?}");
-    let huge = Limits { max_memory_bytes: 1 << 30, ..Limits::default() };
-    let error = engine.compile("huge", &wasm, "", huge).expect_err("above the pool's slot size");
-    assert_eq!(error.to_string(), "transformer huge: max_memory_bytes = 1073741824 exceeds the engine's 67108864");
+    let huge = Limits {
+        max_memory_bytes: 1 << 30,
+        ..Limits::default()
+    };
+    let error = engine
+        .compile("huge", &wasm, "", huge)
+        .expect_err("above the pool's slot size");
+    assert_eq!(
+        error.to_string(),
+        "transformer huge: max_memory_bytes = 1073741824 exceeds the engine's 67108864"
+    );
 }
 
 #[test]
 fn the_examples_load_with_their_entry_points() {
-    let engine = Engine::new(EngineConfig::default()).expect("engine");
-    let iris = engine.compile("iris", &example_wasm("iris"), "", Limits::default()).expect("iris loads");
-    assert!(iris.has_preprocess() && iris.has_postprocess());
-    let minilm = engine.compile("minilm", &example_wasm("minilm"), "", Limits::default()).expect("minilm loads");
-    assert!(minilm.has_preprocess() && !minilm.has_postprocess());
+    assert!(iris().has_preprocess() && iris().has_postprocess());
+    assert!(minilm().has_preprocess() && !minilm().has_postprocess());
+    assert_eq!(iris().name(), "iris");
+}
+
+#[test]
+fn a_truncated_example_is_refused() {
+    let wasm = example_wasm("iris");
+    let error = refuse(&wasm[..wasm.len() / 2]);
+    assert!(matches!(error, LoadError::InvalidWasm { .. }), "{error:?}");
 }

@@ -27,7 +27,11 @@ struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { classes: Vec::new(), input: "input".into(), label: "label".into() }
+        Self {
+            classes: Vec::new(),
+            input: "input".into(),
+            label: "label".into(),
+        }
     }
 }
 
@@ -82,8 +86,17 @@ pub fn preprocess(input: Input<'_>) -> Result<Output, Error> {
     }
     let config: Config = input.config()?;
     let request: V1Request = input.json()?;
-    let data: Vec<f64> = request.instances.iter().flat_map(|instance| instance.0).collect();
-    let tensor = Tensor { name: &config.input, shape: [data.len() / 4, 4], datatype: "FP32", data };
+    let data: Vec<f64> = request
+        .instances
+        .iter()
+        .flat_map(|instance| instance.0)
+        .collect();
+    let tensor = Tensor {
+        name: &config.input,
+        shape: [data.len() / 4, 4],
+        datatype: "FP32",
+        data,
+    };
     Ok(Output::json(&V2Request { inputs: [tensor] })?.with_protocol(Protocol::V2))
 }
 
@@ -102,26 +115,38 @@ pub fn postprocess(input: Input<'_>) -> Result<Output, Error> {
     if (input.protocol(), input.client_protocol()) == (Protocol::V2, Protocol::V1) {
         let response: V2Response<'_> = input.json()?;
         let label = response.outputs.iter().find(|out| out.name == config.label);
-        let label = label.ok_or_else(|| Error::new(format!("the response has no `{}` output", config.label)))?;
+        let label = label
+            .ok_or_else(|| Error::new(format!("the response has no `{}` output", config.label)))?;
         let ids: Vec<Value> = serde_json::from_str(label.data.get())?;
         let names = ids.iter().map(name).collect::<Result<Vec<_>, _>>()?;
-        return Ok(Output::json(&serde_json::json!({ "predictions": names }))?.with_protocol(Protocol::V1));
+        return Ok(
+            Output::json(&serde_json::json!({ "predictions": names }))?.with_protocol(Protocol::V1)
+        );
     }
     let mut body: Map<String, Value> = input.json()?;
     match input.protocol() {
         Protocol::V2 => {
             let outputs = body.get_mut("outputs").and_then(Value::as_array_mut);
             let label = outputs
-                .and_then(|outputs| outputs.iter_mut().find(|out| out["name"] == config.label.as_str()))
-                .ok_or_else(|| Error::new(format!("the response has no `{}` output", config.label)))?;
-            let ids = label["data"].as_array().ok_or_else(|| Error::new("the label output has no data"))?;
+                .and_then(|outputs| {
+                    outputs
+                        .iter_mut()
+                        .find(|out| out["name"] == config.label.as_str())
+                })
+                .ok_or_else(|| {
+                    Error::new(format!("the response has no `{}` output", config.label))
+                })?;
+            let ids = label["data"]
+                .as_array()
+                .ok_or_else(|| Error::new("the label output has no data"))?;
             let names = ids.iter().map(name).collect::<Result<Vec<_>, _>>()?;
             label["datatype"] = "BYTES".into();
             label["data"] = names.into();
         }
         Protocol::V1 => {
             let predictions = body.get_mut("predictions").and_then(Value::as_array_mut);
-            let predictions = predictions.ok_or_else(|| Error::new("the response has no `predictions` array"))?;
+            let predictions =
+                predictions.ok_or_else(|| Error::new("the response has no `predictions` array"))?;
             for prediction in predictions {
                 match prediction.get_mut(&config.label) {
                     Some(id) => *id = name(id)?,
@@ -149,7 +174,12 @@ impl<'de> Deserialize<'de> for Instance {
 
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Instance, A::Error> {
                 let f = Features::deserialize(MapAccessDeserializer::new(map))?;
-                Ok(Instance([f.sepal_length, f.sepal_width, f.petal_length, f.petal_width]))
+                Ok(Instance([
+                    f.sepal_length,
+                    f.sepal_width,
+                    f.petal_length,
+                    f.petal_width,
+                ]))
             }
         }
         deserializer.deserialize_any(Either)
