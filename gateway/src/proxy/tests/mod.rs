@@ -176,7 +176,7 @@ async fn slow_upstream_gets_504_and_stalled_body_is_cut_off() {
 #[tokio::test]
 async fn dead_replica_gets_502() {
     let dead = dead_addr().await;
-    let rev = revision(&[dead.clone()], 0);
+    let rev = revision(std::slice::from_ref(&dead), 0);
     let gw = gateway(ProxyConfig::default(), Arc::clone(&rev), LONG).await;
     let response = send(&client(), get_req(gw, "/v1/models/m:predict")).await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
@@ -300,7 +300,7 @@ async fn body_over_the_limit_gets_413_and_is_not_forwarded() {
         max_body_bytes: 16,
         ..ProxyConfig::default()
     };
-    let rev = revision(&[up.addr.clone()], 0);
+    let rev = revision(std::slice::from_ref(&up.addr), 0);
     let gw = gateway(config, Arc::clone(&rev), LONG).await;
     let client = client();
     let post = |body: &'static [u8]| {
@@ -326,7 +326,12 @@ async fn reaches_replicas_on_unix_sockets_and_retries_past_a_dead_one() {
     let dead = ListenAddr::Unix(dir.path().join("dead.sock"));
 
     // Alone, the dead socket is a 502 that names it.
-    let gw = gateway(ProxyConfig::default(), revision(&[dead.clone()], 0), LONG).await;
+    let gw = gateway(
+        ProxyConfig::default(),
+        revision(std::slice::from_ref(&dead), 0),
+        LONG,
+    )
+    .await;
     let response = send(&client(), get_req(gw, "/v2/models/m/infer")).await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let body = text(response).await;
