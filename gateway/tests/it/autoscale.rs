@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::support::{
     Gateway, Http, Isvc, Load, Reply, assert_all_ok, copy_model, processes_with_arg, read_json,
-    revision, wait_until, write_config,
+    repo, revision, wait_until, write_config,
 };
 
 const R1: &str = "iris-predictor-00001";
@@ -36,24 +36,28 @@ fn scale_to_zero_iris(model: &str) -> String {
         .yaml()
 }
 
-fn at_zero(view: &Value) -> bool {
-    revision(view, R1).is_some_and(|r| r["atZero"] == true && r["readyReplicas"] == 0)
+/// Whether the first revision of `isvc` is at zero in an admin view.
+fn at_zero(view: &Value, isvc: &str) -> bool {
+    revision(view, &format!("{isvc}-predictor-00001"))
+        .is_some_and(|r| r["atZero"] == true && r["readyReplicas"] == 0)
 }
 
-/// Waits until the revision is at zero and its process is gone.
-async fn wait_at_zero(gw: &Gateway, model: &str) {
-    gw.wait_view("default", "iris", "the revision at zero replicas", at_zero)
-        .await;
+/// Waits until the first revision of `isvc` is at zero and its process (serving `model`) is gone.
+async fn wait_at_zero(gw: &Gateway, isvc: &str, model: &str) {
+    gw.wait_view("default", isvc, "the revision at zero replicas", |v| {
+        at_zero(v, isvc)
+    })
+    .await;
     wait_until("the predictor process exits", || {
         processes_with_arg(model).is_empty()
     })
     .await;
 }
 
-/// `n` identical requests at once; their replies.
-async fn burst(url: &str, n: usize) -> Vec<Reply> {
+/// `n` identical requests of `body` at once; their replies.
+async fn burst(url: &str, body: Vec<u8>, n: usize) -> Vec<Reply> {
     let http = Http::new();
-    let body = bytes::Bytes::from(iris_v2());
+    let body = bytes::Bytes::from(body);
     let sends = (0..n).map(|_| {
         let (http, body, url) = (http.clone(), body.clone(), url.to_owned());
         tokio::spawn(async move {
@@ -90,7 +94,7 @@ async fn idle_revision_scales_to_zero_and_wakes_on_demand() {
         .await
         .assert_status(StatusCode::OK, "a request while warm");
 
-    wait_at_zero(&gw, &model).await;
+    wait_at_zero(&gw, "iris", &model).await;
     let out = gw.cli(&["get", "revisions", "iris"]).await;
     assert!(out.success, "{}", out.stderr);
     let row = out
@@ -119,8 +123,8 @@ async fn idle_revision_scales_to_zero_and_wakes_on_demand() {
         "one cold start recorded:\n{text}"
     );
 
-    wait_at_zero(&gw, &model).await;
-    let replies = burst(&url, 200).await;
+    wait_at_zero(&gw, "iris", &model).await;
+    let replies = burst(&url, iris_v2(), 200).await;
     let failed: Vec<String> = replies
         .iter()
         .filter(|r| r.status != StatusCode::OK)
@@ -134,18 +138,48 @@ async fn idle_revision_scales_to_zero_and_wakes_on_demand() {
 
 /// At zero with the activator's queue bound at 50, a burst of 200: the overflow gets 503 with
 /// `Retry-After`, the rest are served, and nothing else fails.
+///
+/// The revision serves MiniLM with `containerConcurrency: 1` on one replica, so once it wakes it
+/// drains the queue one embedding (tens of milliseconds) at a time: the burst overflows the
+/// queue however fast the replica starts, where a fast model such as iris could drain it while
+/// a slow client is still sending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_activator_queue_answers_503_with_retry_after() {
     let dir = Gateway::config_dir();
-    let model = copy_model(dir.path(), "iris.onnx", "queue-bound.onnx");
-    write_config(dir.path(), "iris.yaml", &scale_to_zero_iris(&model));
+    // A link of its own, so the test can tell this revision's process from others.
+    let model = dir.path().join("queue-bound-minilm");
+    std::os::unix::fs::symlink(repo().join("examples/models/minilm"), &model)
+        .expect("link the MiniLM model");
+    let model = model.display().to_string();
+    let isvc = Isvc::new("minilm", &model)
+        .format("huggingface")
+        .annotation("autoscaling.knative.dev/window", "6s")
+        .predictor("minReplicas: 0")
+        .predictor("maxReplicas: 1")
+        .predictor("containerConcurrency: 1")
+        .yaml();
+    write_config(dir.path(), "minilm.yaml", &isvc);
     let mut flags = FAST.to_vec();
     flags.extend(["--activator-queue-depth", "50"]);
     let gw = Gateway::start_with(dir, &[], &flags).await;
-    gw.wait_ready("default", "iris").await;
-    wait_at_zero(&gw, &model).await;
+    gw.wait_ready("default", "minilm").await;
+    wait_at_zero(&gw, "minilm", &model).await;
 
-    let replies = burst(&gw.url("/v2/models/iris/infer"), 200).await;
+    let sentence = "The quick brown fox jumps over the lazy dog near the river bank. ";
+    let body = serde_json::json!({
+        "inputs": [{
+            "name": "text",
+            "shape": [4],
+            "datatype": "BYTES",
+            "data": vec![sentence.repeat(8); 4],
+        }]
+    });
+    let replies = burst(
+        &gw.url("/v2/models/minilm/infer"),
+        body.to_string().into_bytes(),
+        200,
+    )
+    .await;
     let ok = replies
         .iter()
         .filter(|r| r.status == StatusCode::OK)
@@ -233,7 +267,7 @@ async fn requests_past_container_concurrency_wait_in_the_activator() {
     let gw = Gateway::start_with(dir, &[], FAST).await;
     gw.wait_ready("default", "iris").await;
 
-    let replies = burst(&gw.url("/v2/models/iris/infer"), 20).await;
+    let replies = burst(&gw.url("/v2/models/iris/infer"), iris_v2(), 20).await;
     let failed: Vec<String> = replies
         .iter()
         .filter(|r| r.status != StatusCode::OK)
