@@ -78,6 +78,11 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) predictor_workers: Option<usize>,
 
+    /// Threads of the gateway's own async runtime [default: half the cores, at least 1; the
+    /// predictor pods on the same machine need the rest].
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
+
     /// How the gateway reaches its predictor pods: `unix` (a Unix socket per pod in a private
     /// folder; faster) or `tcp` (loopback TCP).
     #[arg(long, default_value_t = infergate_gateway::pods::PodTransport::default())]
@@ -145,6 +150,11 @@ pub(crate) struct MonitorArgs {
     /// Port of the Prometheus metrics endpoint (/metrics); 0 picks a free port.
     #[arg(long, default_value_t = 9090)]
     pub(crate) metrics_port: u16,
+
+    /// Threads of the proxy's async runtime [default: half the cores, at least 1; the
+    /// upstream server usually shares the machine].
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
 
     /// Monitoring settings per model (YAML) [default: every model with the default settings].
     #[arg(long)]
@@ -324,6 +334,12 @@ pub(crate) struct PredictorArgs {
     /// Threads one inference may use inside an operator; keep workers x this <= cores.
     #[arg(long, default_value_t = 1)]
     pub(crate) intra_op_threads: usize,
+
+    /// Threads of the async runtime that serves HTTP (sockets, parsing, JSON); inference runs on
+    /// the --workers threads [default: a quarter of the cores, at least 1: on 2 cores one HTTP
+    /// thread served 1.4x the requests/s of two, BENCHMARKS.md, predictor runtime threads].
+    #[arg(long)]
+    pub(crate) http_threads: Option<usize>,
 
     /// Requests that may wait for a free worker (with batching, for their batch); what happens
     /// to the next one is --queue-policy's choice.

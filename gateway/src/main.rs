@@ -37,12 +37,11 @@ fn main() -> ExitCode {
         logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
-    // One worker per core for every role. A single-threaded `serve` measured 8 % fewer
-    // requests/s through the gateway at c=64 on 2 cores (BENCHMARKS.md, gateway hop).
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = runtime_threads(&cli.command) {
+        runtime.worker_threads(threads);
+    }
+    let runtime = match runtime.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -69,6 +68,22 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The async runtime's worker threads for `command`; `None` for tokio's default (one per core).
+///
+/// A proxy or model server that shares the machine with its peers does better with fewer
+/// runtime threads than cores: every extra thread adds cross-core wake-ups (BENCHMARKS.md,
+/// runtime threads).
+fn runtime_threads(command: &Command) -> Option<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    match command {
+        Command::Serve(args) => Some(args.threads.unwrap_or(cores / 2).max(1)),
+        // The HTTP side of a model server is light next to inference on the --workers threads.
+        Command::Predictor(args) => Some(args.http_threads.unwrap_or(cores / 4).max(1)),
+        Command::Monitor(args) => Some(args.threads.unwrap_or(cores / 2).max(1)),
+        _ => None,
     }
 }
 
