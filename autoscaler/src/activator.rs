@@ -14,7 +14,10 @@
 //!
 //! Bounds: a full queue answers [`ActivatorError::QueueFull`] at once (503 + `Retry-After`);
 //! a wait longer than [`ActivatorConfig::max_wait`] ends in [`ActivatorError::Timeout`] (503);
-//! the request's own deadline ends in [`ActivatorError::DeadlineExceeded`] (504).
+//! the request's own deadline ends in [`ActivatorError::DeadlineExceeded`] (504). A revision
+//! that cannot start ([`Activator::unavailable`], e.g. its model failed to load while scaling
+//! from zero) fails its waiters, and every later request, at once with
+//! [`ActivatorError::Unavailable`] (503 with the reason) instead of holding them to `max_wait`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -48,6 +51,9 @@ pub enum ActivatorError {
     /// The request's own deadline passed while it waited (504).
     #[error("the request's deadline passed while it waited for a replica")]
     DeadlineExceeded,
+    /// The revision cannot start replicas (503); `reason` says why.
+    #[error("the revision cannot serve: {reason}")]
+    Unavailable { reason: Arc<str> },
     /// The activator's task has stopped.
     #[error("the activator has shut down")]
     Closed,
@@ -86,10 +92,12 @@ enum Command {
     Stats(oneshot::Sender<ActivatorStats>),
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Capacity {
     ready_replicas: u32,
     container_concurrency: u32,
+    /// Set while the revision cannot start replicas: why.
+    unavailable: Option<Arc<str>>,
 }
 
 /// The slots, shared lock-free by the worker, [`Activator::try_acquire`] and every [`Permit`]:
@@ -146,6 +154,7 @@ impl ActivatorError {
             Self::QueueFull { .. } => "queue_full",
             Self::Timeout { .. } => "queue_timeout",
             Self::DeadlineExceeded => "deadline_exceeded",
+            Self::Unavailable { .. } => "revision_unavailable",
             Self::Closed => "activator_closed",
         }
     }
@@ -225,13 +234,34 @@ impl Activator {
     /// Tells the activator how many replicas are ready and how many requests each may take
     /// (`0` = unlimited). Latest wins; never blocks.
     pub fn capacity_changed(&self, ready_replicas: u32, container_concurrency: u32) {
-        let capacity = Capacity {
+        self.set_capacity(Capacity {
             ready_replicas,
             container_concurrency,
-        };
+            unavailable: None,
+        });
+    }
+
+    /// Tells the activator the revision cannot start replicas (`reason`, e.g. the loader's
+    /// error): waiting requests and every later one get [`ActivatorError::Unavailable`] at once,
+    /// until [`Activator::capacity_changed`] reports capacity again. Never blocks.
+    pub fn unavailable(&self, reason: &str) {
+        if self.capacity.borrow().unavailable.as_deref() == Some(reason) {
+            return;
+        }
+        self.set_capacity(Capacity {
+            unavailable: Some(reason.into()),
+            ..Capacity::default()
+        });
+    }
+
+    fn set_capacity(&self, capacity: Capacity) {
         // The fast path reads the limit at once; the worker hears of it through the watch.
         self.slots.limit.store(capacity.limit(), Ordering::SeqCst);
-        self.capacity.send_replace(capacity);
+        self.capacity.send_if_modified(|current| {
+            let changed = *current != capacity;
+            *current = capacity;
+            changed
+        });
     }
 
     /// Requests waiting and requests let through right now.
@@ -290,7 +320,7 @@ impl Slots {
 // === impl Capacity ===
 
 impl Capacity {
-    fn limit(self) -> usize {
+    fn limit(&self) -> usize {
         let per_replica = match self.container_concurrency {
             0 => usize::MAX,
             cc => cc as usize,
@@ -332,6 +362,12 @@ impl Worker {
     }
 
     fn admit(&mut self, reply: oneshot::Sender<Result<Permit, ActivatorError>>) {
+        if let Some(reason) = &self.capacity.borrow().unavailable {
+            let _ = reply.send(Err(ActivatorError::Unavailable {
+                reason: Arc::clone(reason),
+            }));
+            return;
+        }
         if self.queue.len() >= self.config.queue_depth {
             // Waiters that timed out still hold a slot until pruned; prune only when it matters.
             self.prune();
@@ -360,8 +396,21 @@ impl Worker {
             .fetch_sub(before - self.queue.len(), Ordering::SeqCst);
     }
 
-    /// Lets waiters through, oldest first, while there is capacity.
+    /// Lets waiters through, oldest first, while there is capacity; fails them all while the
+    /// revision is unavailable.
     fn release(&mut self) {
+        let unavailable = self.capacity.borrow().unavailable.clone();
+        if let Some(reason) = unavailable {
+            self.slots
+                .queued
+                .fetch_sub(self.queue.len(), Ordering::SeqCst);
+            for waiter in self.queue.drain(..) {
+                let _ = waiter.send(Err(ActivatorError::Unavailable {
+                    reason: Arc::clone(&reason),
+                }));
+            }
+            return;
+        }
         while !self.queue.is_empty() {
             if self.queue.front().is_some_and(|w| w.is_closed()) {
                 self.queue.pop_front();

@@ -271,3 +271,53 @@ async fn try_acquire_shares_the_slots_and_never_jumps_the_queue() {
     let c = activator.try_acquire();
     assert!(c.is_some(), "slots free and nobody waiting: fast path");
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_unavailable_revision_fails_its_waiters_and_new_requests_at_once() {
+    let (activator, _pokes) = Activator::spawn(config(10));
+    let start = Instant::now();
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let activator = activator.clone();
+            tokio::spawn(async move { activator.enqueue(Instant::now() + LONG).await })
+        })
+        .collect();
+    until_stats(
+        &activator,
+        ActivatorStats {
+            queued: 3,
+            in_flight: 0,
+        },
+    )
+    .await;
+
+    activator.unavailable("model.onnx: not a valid ONNX model");
+    let reason: std::sync::Arc<str> = "model.onnx: not a valid ONNX model".into();
+    for waiter in waiters {
+        let result = timeout(BOUND, waiter)
+            .await
+            .expect("the waiter ends")
+            .expect("the waiter task");
+        assert_eq!(
+            result.unwrap_err(),
+            ActivatorError::Unavailable {
+                reason: reason.clone()
+            }
+        );
+    }
+    let err = activator.enqueue(Instant::now() + LONG).await.unwrap_err();
+    assert_eq!(err.kind(), "revision_unavailable");
+    assert!(err.to_string().contains("not a valid ONNX model"), "{err}");
+    assert_eq!(start.elapsed(), Duration::ZERO, "nobody waits for max_wait");
+    assert!(
+        activator.try_acquire().is_none(),
+        "no slot while unavailable"
+    );
+
+    // Capacity again (a new replica came up): requests get through.
+    activator.capacity_changed(1, 0);
+    let permit = timeout(BOUND, activator.enqueue(Instant::now() + LONG))
+        .await
+        .expect("no wait with a ready replica");
+    assert!(permit.is_ok(), "{permit:?}");
+}

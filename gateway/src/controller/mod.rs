@@ -598,7 +598,14 @@ impl Controller {
                     .shared
                     .set_cold(routable && revision.replicas.is_empty());
                 let cc = u32::try_from(revision.container_concurrency).unwrap_or(u32::MAX);
-                scaler.shared.activator.capacity_changed(ready, cc);
+                match &revision.state {
+                    // It cannot start replicas: requests fail at once with the reason rather
+                    // than wait out the activator's max wait.
+                    RevisionState::Failed { message, .. } if ready == 0 => {
+                        scaler.shared.activator.unavailable(message);
+                    }
+                    _ => scaler.shared.activator.capacity_changed(ready, cc),
+                }
             }
         }
         self.save_history();

@@ -212,6 +212,7 @@ fn activator_error(revision: &str, e: &ActivatorError) -> Response<BoxBody> {
         ActivatorError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
         ActivatorError::QueueFull { .. }
         | ActivatorError::Timeout { .. }
+        | ActivatorError::Unavailable { .. }
         | ActivatorError::Closed => StatusCode::SERVICE_UNAVAILABLE,
     };
     tracing::debug!(%revision, kind = e.kind(), error = %e, "Activator refused a request.");

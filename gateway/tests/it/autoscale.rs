@@ -136,6 +136,55 @@ async fn idle_revision_scales_to_zero_and_wakes_on_demand() {
     );
 }
 
+/// A revision at zero whose model no longer loads: the requests that woke it, and every later
+/// one, get 503 with the loader's reason as soon as the load fails, not after the activator's
+/// max wait; the revision is Failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revision_that_cannot_wake_answers_503_with_the_reason_at_once() {
+    let dir = Gateway::config_dir();
+    let model = copy_model(dir.path(), "iris.onnx", "cannot-wake.onnx");
+    write_config(dir.path(), "iris.yaml", &scale_to_zero_iris(&model));
+    let mut flags = FAST.to_vec();
+    flags.extend(["--activator-max-wait", "60s"]);
+    let gw = Gateway::start_with(dir, &[], &flags).await;
+    gw.wait_ready("default", "iris").await;
+    wait_at_zero(&gw, "iris", &model).await;
+    std::fs::write(&model, b"this is not an ONNX model").expect("corrupt the model file");
+
+    let started = std::time::Instant::now();
+    let replies = burst(&gw.url("/v2/models/iris/infer"), iris_v2(), 20).await;
+    let waited = started.elapsed();
+    for reply in &replies {
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let message = reply.error();
+        assert!(
+            message.contains("cannot serve") && message.contains("not a valid ONNX model"),
+            "the loader's reason: {message}"
+        );
+    }
+    assert!(
+        waited < std::time::Duration::from_secs(30),
+        "answered when the load failed, not after the 60 s max wait: {waited:?}"
+    );
+    gw.wait_view("default", "iris", "the revision Failed", |v| {
+        revision(v, R1).is_some_and(|r| r["state"] == "Failed")
+    })
+    .await;
+    let later = gw
+        .http
+        .post(&gw.url("/v2/models/iris/infer"), iris_v2())
+        .await;
+    later.assert_status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a request after the failure",
+    );
+}
+
 /// At zero with the activator's queue bound at 50, a burst of 200: the overflow gets 503 with
 /// `Retry-After`, the rest are served, and nothing else fails.
 ///
