@@ -18,6 +18,8 @@
 //!                               20 cycles per model (p50, p90, max, split), and a ramp from zero
 //! infergate-bench monitoring -> infergate serve with in-gateway monitoring on (sample ratio 1) vs off,
 //!                               iris and MLP at c = 64
+//! infergate-bench transformer -> iris through infergate serve with the WebAssembly transformer
+//!                               (V1 named features) vs without (V2), c = 1, 64: the added latency
 //! ```
 
 pub mod batching;
@@ -29,4 +31,5 @@ pub mod markers;
 pub mod monitoring;
 pub mod predictor;
 pub mod server;
+pub mod transformer;
 pub mod transport;

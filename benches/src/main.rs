@@ -9,6 +9,7 @@
 //! cargo run --release -p infergate-benches -- batching      # MLP, dynamic batching on vs off
 //! cargo run --release -p infergate-benches -- coldstart     # scale from zero: first answer, ramp
 //! cargo run --release -p infergate-benches -- monitoring    # in-gateway monitoring on vs off
+//! cargo run --release -p infergate-benches -- transformer   # iris with vs without its transformer
 //! cargo run --release -p infergate-benches -- all           # every comparison that exists
 //! ```
 
@@ -29,6 +30,7 @@ use infergate_benches::gateway::{self, GatewayArgs, NginxArgs};
 use infergate_benches::load::{self, LoadConfig};
 use infergate_benches::monitoring::{self, MonitoringArgs};
 use infergate_benches::predictor::{self, PredictorArgs};
+use infergate_benches::transformer::{self, TransformerArgs};
 use infergate_benches::transport::{self, TransportArgs, TransportServerArgs};
 
 #[derive(Parser, Debug)]
@@ -62,11 +64,14 @@ enum Command {
     /// In-gateway monitoring on (sample ratio 1) vs off through `infergate serve`, iris and MLP
     /// at c = 64.
     Monitoring(MonitoringArgs),
+    /// Iris through `infergate serve` with its WebAssembly transformer (V1 named features in,
+    /// class names out) vs without (V2), at c = 1 and 64: the latency the transformer adds.
+    Transformer(TransformerArgs),
     /// The server side of `transport` (started by it, in its own process).
     #[command(hide = true)]
     TransportServer(TransportServerArgs),
     /// Every comparison that exists: `predictor`, `gateway`, `transport`, `batching`,
-    /// `coldstart`, then `monitoring` (which take `--runs`, `--warmup`, `--duration`, `--infergate-*`, `--no-write`,
+    /// `coldstart`, `monitoring`, then `transformer` (which take `--runs`, `--warmup`, `--duration`, `--infergate-*`, `--no-write`,
     /// `--output` and `--repo` from here).
     All(AllArgs),
 }
@@ -149,6 +154,11 @@ fn main() -> ExitCode {
                     .await
                     .map(|()| true)
             }
+            Command::Transformer(args) => {
+                transformer::run(&args, cli.loadgen_threads, reproduce_command())
+                    .await
+                    .map(|()| true)
+            }
             Command::Transport(args) => {
                 transport::run(&args, cli.loadgen_threads, reproduce_command())
                     .await
@@ -180,12 +190,15 @@ async fn run_all(args: AllArgs, loadgen_threads: usize) -> anyhow::Result<()> {
     let coldstart_args = ColdstartArgs::for_all(&args.predictor.bench);
     let monitoring_args =
         MonitoringArgs::for_all(&args.predictor.bench, args.predictor.infergate_workers);
+    let transformer_args =
+        TransformerArgs::for_all(&args.predictor.bench, args.predictor.infergate_workers);
     predictor::run(&args.predictor, loadgen_threads, command.clone()).await?;
     gateway::run(&gateway_args, loadgen_threads, command.clone()).await?;
     transport::run(&transport_args, loadgen_threads, command.clone()).await?;
     batching::run(&batching_args, loadgen_threads, command.clone()).await?;
     coldstart::run(&coldstart_args, loadgen_threads, command.clone()).await?;
-    monitoring::run(&monitoring_args, loadgen_threads, command).await
+    monitoring::run(&monitoring_args, loadgen_threads, command.clone()).await?;
+    transformer::run(&transformer_args, loadgen_threads, command).await
 }
 
 /// Runs `load`; `Ok(false)` when the run had errors (the report is printed either way).

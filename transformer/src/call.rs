@@ -1,5 +1,9 @@
 //! One call: a fresh store and instance, the input copied in, the entry point run under the
 //! deadline and memory cap, the output checked and copied out (ABI.md, "One call").
+//!
+//! The guest runs on a wasmtime fiber inside the caller's future: at every epoch tick it either
+//! yields to the executor (before its deadline, so a spinning guest never holds an async worker
+//! for more than a tick) or is interrupted (past it).
 
 use std::time::{Duration, Instant};
 
@@ -93,7 +97,7 @@ impl ResourceLimiter for CallState {
 // === impl Loaded ===
 
 impl Loaded {
-    pub(crate) fn call(
+    pub(crate) async fn call(
         &self,
         stage: Stage,
         body: &[u8],
@@ -110,14 +114,14 @@ impl Loaded {
         })?;
         let engine = &self.engine.inner;
         // Declared before the store, so dropped after it: the slot is free once the instance is.
-        let _slot =
-            engine
-                .slots
-                .acquire(self.limits.deadline)
-                .ok_or_else(|| CallError::Overloaded {
-                    transformer: self.name.clone(),
-                    max_concurrent: engine.config.max_concurrent,
-                })?;
+        let _slot = engine
+            .slots
+            .acquire(self.limits.deadline)
+            .await
+            .ok_or_else(|| CallError::Overloaded {
+                transformer: self.name.clone(),
+                max_concurrent: engine.config.max_concurrent,
+            })?;
         let _ticking = engine.ticker.active();
 
         let state = CallState::new(self.limits.deadline, self.limits.max_memory_bytes);
@@ -135,7 +139,7 @@ impl Loaded {
                 .map_err(|error| self.host(&format!("cannot set fuel: {error:#}")))?;
         }
 
-        let returned = self.run(&mut store, entry, body, protocol, client);
+        let returned = self.run(&mut store, entry, body, protocol, client).await;
         let (word, memory) = returned.map_err(|error| self.failure(store.data(), &error))?;
         self.output(
             &store,
@@ -148,7 +152,7 @@ impl Loaded {
     }
 
     /// Instantiates, copies the input in and runs the entry point: the raw return word.
-    fn run(
+    async fn run(
         &self,
         store: &mut Store<CallState>,
         entry: wasmtime::ModuleExport,
@@ -156,14 +160,15 @@ impl Loaded {
         protocol: Protocol,
         client: Protocol,
     ) -> wasmtime::Result<(i64, Memory)> {
-        let instance = self.pre.instantiate(&mut *store)?;
+        let instance = self.pre.instantiate_async(&mut *store).await?;
         let memory = export(store, &instance, &self.exports.memory)?
             .into_memory()
             .ok_or_else(|| wasmtime::format_err!("`memory` is not a memory"))?;
         if let Some(initialize) = &self.exports.initialize {
             func(store, &instance, initialize)?
                 .typed::<(), ()>(&*store)?
-                .call(&mut *store, ())?;
+                .call_async(&mut *store, ())
+                .await?;
         }
 
         let alloc = func(store, &instance, &self.exports.alloc)?.typed::<i32, i32>(&*store)?;
@@ -174,7 +179,7 @@ impl Loaded {
         let total = total.ok_or_else(|| {
             wasmtime::format_err!("the input ({} bytes) is too large", body.len())
         })?;
-        let ptr = alloc.call(&mut *store, total)?;
+        let ptr = alloc.call_async(&mut *store, total).await?;
         if ptr == 0 && total > 0 {
             wasmtime::bail!("`alloc({total})` returned 0 (out of memory?)");
         }
@@ -194,17 +199,19 @@ impl Loaded {
         let body_len = i32::try_from(body.len())?;
         let config_ptr = ptr.wrapping_add(body_len);
         let config_len = i32::try_from(self.config.len())?;
-        let word = entry.call(
-            &mut *store,
-            (
-                ptr,
-                body_len,
-                config_ptr,
-                config_len,
-                protocol.code(),
-                client.code(),
-            ),
-        )?;
+        let word = entry
+            .call_async(
+                &mut *store,
+                (
+                    ptr,
+                    body_len,
+                    config_ptr,
+                    config_len,
+                    protocol.code(),
+                    client.code(),
+                ),
+            )
+            .await?;
         Ok((word, memory))
     }
 
@@ -327,13 +334,14 @@ impl Loaded {
     }
 }
 
-/// The epoch callback: interrupt once the wall-clock deadline has passed, else look again at the
-/// next tick.
+/// The epoch callback: interrupt once the wall-clock deadline has passed, else yield to the
+/// executor (tokio's `yield_now`, so the task goes behind the others ready on its worker) and
+/// look again at the next tick.
 fn past_deadline(store: StoreContextMut<'_, CallState>) -> wasmtime::Result<UpdateDeadline> {
     Ok(if Instant::now() >= store.data().deadline {
         UpdateDeadline::Interrupt
     } else {
-        UpdateDeadline::Continue(1)
+        UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
     })
 }
 

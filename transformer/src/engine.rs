@@ -86,6 +86,8 @@ fn wasmtime_config(config: &EngineConfig) -> Config {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_core_instances(slots)
         .total_memories(slots)
+        // One fiber stack per running call: a store keeps its stack for all its async calls.
+        .total_stacks(slots)
         .total_tables(slots)
         .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
         .linear_memory_keep_resident(config.keep_resident_bytes)

@@ -1,87 +1,55 @@
 //! A counting semaphore over the pooling allocator's instance slots, so that a call beyond
-//! `max_concurrent` waits (bounded) instead of failing inside wasmtime.
+//! `max_concurrent` waits (bounded, without blocking a thread) instead of failing inside wasmtime.
 
-use std::sync::{Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, SemaphorePermit, TryAcquireError};
 
 pub(crate) struct Slots {
-    state: Mutex<State>,
-    freed: Condvar,
-}
-
-struct State {
-    free: u32,
-    /// Callers blocked in `acquire`: a release notifies only when there are any (std's
-    /// `notify_one` is a syscall even with no waiter).
-    waiting: u32,
+    free: Semaphore,
 }
 
 /// One slot, given back on drop.
-pub(crate) struct Slot<'a> {
-    slots: &'a Slots,
-}
+pub(crate) type Slot<'a> = SemaphorePermit<'a>;
 
 // === impl Slots ===
 
 impl Slots {
     pub(crate) fn new(total: u32) -> Self {
         Self {
-            state: Mutex::new(State {
-                free: total,
-                waiting: 0,
-            }),
-            freed: Condvar::new(),
+            free: Semaphore::new(usize::try_from(total).unwrap_or(usize::MAX)),
         }
     }
 
-    /// Takes a slot, waiting up to `wait` for one; `None` if none came free.
-    pub(crate) fn acquire(&self, wait: Duration) -> Option<Slot<'_>> {
-        // The counters are always consistent, so a panic elsewhere while holding them is harmless.
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut deadline = None;
-        while state.free == 0 {
-            let deadline = *deadline.get_or_insert_with(|| Instant::now() + wait);
-            let left = deadline.checked_duration_since(Instant::now())?;
-            state.waiting += 1;
-            state = self
-                .freed
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-            state.waiting -= 1;
+    /// Takes a slot, waiting up to `wait` for one; `None` if none came free. A free slot is
+    /// taken without touching the timer (the common case); waiting needs a tokio runtime with
+    /// its time driver.
+    pub(crate) async fn acquire(&self, wait: Duration) -> Option<Slot<'_>> {
+        match self.free.try_acquire() {
+            Ok(slot) => return Some(slot),
+            Err(TryAcquireError::Closed) => return None,
+            Err(TryAcquireError::NoPermits) => {}
         }
-        state.free -= 1;
-        Some(Slot { slots: self })
-    }
-}
-
-// === impl Slot ===
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        let mut state = self
-            .slots
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        state.free += 1;
-        if state.waiting > 0 {
-            self.slots.freed.notify_one();
-        }
+        tokio::time::timeout(wait, self.free.acquire())
+            .await
+            .ok()?
+            .ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
-    #[test]
-    fn waits_for_a_slot_then_gives_up() {
+    #[tokio::test]
+    async fn waits_for_a_slot_then_gives_up() {
         let slots = Slots::new(1);
-        let first = slots.acquire(Duration::ZERO).expect("one free slot");
+        let first = slots.acquire(Duration::ZERO).await.expect("one free slot");
         let started = Instant::now();
         assert!(
-            slots.acquire(Duration::from_millis(20)).is_none(),
+            slots.acquire(Duration::from_millis(20)).await.is_none(),
             "no second slot"
         );
         assert!(
@@ -90,22 +58,19 @@ mod tests {
         );
         drop(first);
         assert!(
-            slots.acquire(Duration::ZERO).is_some(),
+            slots.acquire(Duration::ZERO).await.is_some(),
             "the slot came back"
         );
     }
 
-    #[test]
-    fn a_released_slot_wakes_a_waiter() {
+    #[tokio::test]
+    async fn a_released_slot_wakes_a_waiter() {
         let slots = Slots::new(1);
-        let held = slots.acquire(Duration::ZERO).expect("one free slot");
-        std::thread::scope(|scope| {
-            let waiter = scope.spawn(|| slots.acquire(Duration::from_secs(10)).is_some());
+        let held = slots.acquire(Duration::ZERO).await.expect("one free slot");
+        // Biased: the waiter is polled first and finds no slot, then the holder lets go.
+        let (got, ()) = tokio::join!(biased; slots.acquire(Duration::from_secs(10)), async move {
             drop(held);
-            assert!(
-                waiter.join().expect("waiter thread"),
-                "the waiter got the slot"
-            );
         });
+        assert!(got.is_some(), "the waiter got the slot");
     }
 }

@@ -97,21 +97,32 @@ impl Transformer {
         self.inner.exports.postprocess.is_some()
     }
 
-    /// Runs `preprocess` on a client's request `body`, which speaks `protocol`. Blocks for at
-    /// most about twice the deadline (a wait for a free slot, then the call).
-    pub fn preprocess(&self, body: &[u8], protocol: Protocol) -> Result<Transformed, CallError> {
-        self.inner.call(Stage::Preprocess, body, protocol, protocol)
+    /// Runs `preprocess` on a client's request `body`, which speaks `protocol`. Takes at most
+    /// about twice the deadline (a wait for a free slot, then the call) and never blocks the
+    /// thread: the guest yields to the executor at every epoch tick. Needs a tokio runtime with
+    /// its time driver (for the bounded wait for a slot).
+    pub async fn preprocess(
+        &self,
+        body: &[u8],
+        protocol: Protocol,
+    ) -> Result<Transformed, CallError> {
+        self.inner
+            .call(Stage::Preprocess, body, protocol, protocol)
+            .await
     }
 
     /// Runs `postprocess` on the predictor's response `body`, which speaks `protocol`; `client`
-    /// is the protocol of the client's original request (what it expects back).
-    pub fn postprocess(
+    /// is the protocol of the client's original request (what it expects back). As
+    /// [`Transformer::preprocess`] for time and the runtime.
+    pub async fn postprocess(
         &self,
         body: &[u8],
         protocol: Protocol,
         client: Protocol,
     ) -> Result<Transformed, CallError> {
-        self.inner.call(Stage::Postprocess, body, protocol, client)
+        self.inner
+            .call(Stage::Postprocess, body, protocol, client)
+            .await
     }
 }
 

@@ -11,17 +11,21 @@ fn load(name: &str, items: &str, limits: Limits) -> Transformer {
         .expect("fixture loads")
 }
 
-fn preprocess_error(name: &str, items: &str) -> CallError {
+async fn preprocess_error(name: &str, items: &str) -> CallError {
     load(name, items, Limits::default())
         .preprocess(b"{}", Protocol::V1)
+        .await
         .expect_err("the call fails")
 }
 
-#[test]
-fn echo_copies_the_body_in_and_out() {
+#[tokio::test]
+async fn echo_copies_the_body_in_and_out() {
     let echo = load("echo", fixtures::ECHO, Limits::default());
     let body = br#"{"instances": [1, 2, 3]}"#;
-    let out = echo.preprocess(body, Protocol::V1).expect("preprocess");
+    let out = echo
+        .preprocess(body, Protocol::V1)
+        .await
+        .expect("preprocess");
     assert_eq!(
         out,
         Transformed {
@@ -31,6 +35,7 @@ fn echo_copies_the_body_in_and_out() {
     );
     let out = echo
         .postprocess(body, Protocol::V2, Protocol::V1)
+        .await
         .expect("postprocess");
     assert_eq!(
         out,
@@ -43,12 +48,13 @@ fn echo_copies_the_body_in_and_out() {
     let big = format!("[{}0]", "0,".repeat(100_000));
     let out = echo
         .preprocess(big.as_bytes(), Protocol::V1)
+        .await
         .expect("a 200 KB body");
     assert_eq!(out.body.as_deref(), Some(big.as_bytes()));
 }
 
-#[test]
-fn the_guest_gets_its_config_and_both_protocols() {
+#[tokio::test]
+async fn the_guest_gets_its_config_and_both_protocols() {
     let transformer = engine()
         .compile(
             "cfg",
@@ -59,10 +65,12 @@ fn the_guest_gets_its_config_and_both_protocols() {
         .expect("fixture loads");
     let out = transformer
         .preprocess(b"{}", Protocol::V2)
+        .await
         .expect("preprocess");
     assert_eq!(out.body.as_deref(), Some(br#"{"scale": 0.5}"#.as_slice()));
     let out = transformer
         .postprocess(b"{}", Protocol::V2, Protocol::V1)
+        .await
         .expect("postprocess");
     assert_eq!(
         out,
@@ -73,10 +81,11 @@ fn the_guest_gets_its_config_and_both_protocols() {
     );
 }
 
-#[test]
-fn unchanged_passes_through_without_a_body() {
+#[tokio::test]
+async fn unchanged_passes_through_without_a_body() {
     let out = load("same", fixtures::UNCHANGED, Limits::default())
-        .preprocess(b"not even json", Protocol::V2);
+        .preprocess(b"not even json", Protocol::V2)
+        .await;
     assert_eq!(
         out.expect("preprocess"),
         Transformed {
@@ -86,11 +95,12 @@ fn unchanged_passes_through_without_a_body() {
     );
 }
 
-#[test]
-fn a_rejected_request_is_a_400_with_the_guests_message() {
+#[tokio::test]
+async fn a_rejected_request_is_a_400_with_the_guests_message() {
     let transformer = load("picky", fixtures::REJECT, Limits::default());
     let error = transformer
         .preprocess(b"{}", Protocol::V1)
+        .await
         .expect_err("rejected");
     assert_eq!(error.status(), 400);
     assert_eq!(
@@ -99,6 +109,7 @@ fn a_rejected_request_is_a_400_with_the_guests_message() {
     );
     let error = transformer
         .postprocess(b"{}", Protocol::V1, Protocol::V1)
+        .await
         .expect_err("rejected");
     assert_eq!(
         error.status(),
@@ -107,9 +118,9 @@ fn a_rejected_request_is_a_400_with_the_guests_message() {
     );
 }
 
-#[test]
-fn invalid_json_is_a_500_naming_the_transformer() {
-    let error = preprocess_error("garbled", fixtures::NOT_JSON);
+#[tokio::test]
+async fn invalid_json_is_a_500_naming_the_transformer() {
+    let error = preprocess_error("garbled", fixtures::NOT_JSON).await;
     assert!(
         matches!(error, CallError::InvalidOutput { .. }),
         "{error:?}"
@@ -122,26 +133,27 @@ fn invalid_json_is_a_500_naming_the_transformer() {
     );
 }
 
-#[test]
-fn broken_return_words_are_500s() {
+#[tokio::test]
+async fn broken_return_words_are_500s() {
     for (items, expected) in [
         (fixtures::OUT_OF_BOUNDS, "outside its 65536 bytes of memory"),
         (fixtures::UNKNOWN_STATUS, "unknown status 9"),
     ] {
-        let error = preprocess_error("broken", items);
+        let error = preprocess_error("broken", items).await;
         assert_eq!(error.status(), 500);
         assert!(error.to_string().contains(expected), "{error}");
     }
 }
 
-#[test]
-fn an_output_over_the_cap_is_a_500() {
+#[tokio::test]
+async fn an_output_over_the_cap_is_a_500() {
     let limits = Limits {
         max_output_bytes: 1024,
         ..Limits::default()
     };
     let error = load("big", fixtures::BIG_OUTPUT, limits)
         .preprocess(b"{}", Protocol::V1)
+        .await
         .expect_err("too big");
     assert!(
         matches!(
@@ -157,9 +169,9 @@ fn an_output_over_the_cap_is_a_500() {
     assert_eq!(error.status(), 500);
 }
 
-#[test]
-fn a_trap_is_a_500_with_what_the_guest_wrote() {
-    let error = preprocess_error("panicky", fixtures::PANIC);
+#[tokio::test]
+async fn a_trap_is_a_500_with_what_the_guest_wrote() {
+    let error = preprocess_error("panicky", fixtures::PANIC).await;
     assert!(matches!(error, CallError::Trap { .. }), "{error:?}");
     assert_eq!(error.status(), 500);
     let message = error.to_string();
@@ -169,7 +181,7 @@ fn a_trap_is_a_500_with_what_the_guest_wrote() {
     );
     assert!(message.contains("unreachable"), "names the trap: {message}");
 
-    let error = preprocess_error("silent", fixtures::UNREACHABLE);
+    let error = preprocess_error("silent", fixtures::UNREACHABLE).await;
     assert_eq!(error.status(), 500);
     let message = error.to_string();
     assert!(
@@ -182,14 +194,14 @@ fn a_trap_is_a_500_with_what_the_guest_wrote() {
     );
 }
 
-#[test]
-fn proc_exit_and_missing_imports_trap() {
-    let error = preprocess_error("quitter", fixtures::EXIT);
+#[tokio::test]
+async fn proc_exit_and_missing_imports_trap() {
+    let error = preprocess_error("quitter", fixtures::EXIT).await;
     assert_eq!(
         error.to_string(),
         "transformer quitter trapped: exited with code 3"
     );
-    let error = preprocess_error("clock", fixtures::CLOCK);
+    let error = preprocess_error("clock", fixtures::CLOCK).await;
     assert_eq!(error.status(), 500);
     assert!(
         error.to_string().contains("clock_time_get"),
@@ -197,10 +209,11 @@ fn proc_exit_and_missing_imports_trap() {
     );
 }
 
-#[test]
-fn calling_an_entry_point_the_module_lacks_is_a_500() {
+#[tokio::test]
+async fn calling_an_entry_point_the_module_lacks_is_a_500() {
     let error = load("pre-only", fixtures::SPIN, Limits::default())
         .postprocess(b"{}", Protocol::V1, Protocol::V1)
+        .await
         .expect_err("no postprocess");
     assert_eq!(error.status(), 500);
     assert_eq!(

@@ -9,8 +9,8 @@ fn body(out: &Transformed) -> serde_json::Value {
     json(out.body.as_deref().expect("a new body"))
 }
 
-#[test]
-fn iris_turns_named_features_into_the_v2_request() {
+#[tokio::test]
+async fn iris_turns_named_features_into_the_v2_request() {
     let iris = iris();
     assert!(iris.has_preprocess() && iris.has_postprocess());
     let request = json!({"instances": [
@@ -19,6 +19,7 @@ fn iris_turns_named_features_into_the_v2_request() {
     ]});
     let out = iris
         .preprocess(request.to_string().as_bytes(), Protocol::V1)
+        .await
         .expect("preprocess");
     assert_eq!(out.protocol, Protocol::V2, "the guest declared V2");
     // The same request as examples/requests/iris-v2.json.
@@ -31,15 +32,19 @@ fn iris_turns_named_features_into_the_v2_request() {
     let rows = json!({"instances": [[5.1, 3.5, 1.4, 0.2]]});
     let out = iris
         .preprocess(rows.to_string().as_bytes(), Protocol::V1)
+        .await
         .expect("preprocess rows");
     assert_eq!(body(&out)["inputs"][0]["data"], json!([5.1, 3.5, 1.4, 0.2]));
 }
 
-#[test]
-fn iris_passes_v2_tensors_through() {
+#[tokio::test]
+async fn iris_passes_v2_tensors_through() {
     let iris = iris();
     let request = include_bytes!("../../../examples/requests/iris-v2.json");
-    let out = iris.preprocess(request, Protocol::V2).expect("preprocess");
+    let out = iris
+        .preprocess(request, Protocol::V2)
+        .await
+        .expect("preprocess");
     assert_eq!(
         out,
         Transformed {
@@ -49,13 +54,14 @@ fn iris_passes_v2_tensors_through() {
     );
 }
 
-#[test]
-fn iris_refuses_a_bad_instance_with_400() {
+#[tokio::test]
+async fn iris_refuses_a_bad_instance_with_400() {
     let iris = iris();
     let request =
         json!({"instances": [{"sepal_length": 6.8, "sepal_width": 2.8, "petal_length": 4.8}]});
     let error = iris
         .preprocess(request.to_string().as_bytes(), Protocol::V1)
+        .await
         .expect_err("missing feature");
     assert_eq!(error.status(), 400);
     let message = error.to_string();
@@ -63,12 +69,13 @@ fn iris_refuses_a_bad_instance_with_400() {
 
     let error = iris
         .preprocess(b"{not json", Protocol::V1)
+        .await
         .expect_err("not JSON");
     assert_eq!(error.status(), 400, "{error}");
 }
 
-#[test]
-fn iris_maps_class_ids_to_names() {
+#[tokio::test]
+async fn iris_maps_class_ids_to_names() {
     let iris = iris();
     // The predictor's V2 answer to examples/requests/iris-v2.json (examples/reference/iris.json).
     let response = json!({"model_name": "iris", "outputs": [
@@ -79,6 +86,7 @@ fn iris_maps_class_ids_to_names() {
 
     let out = iris
         .postprocess(bytes.as_bytes(), Protocol::V2, Protocol::V1)
+        .await
         .expect("postprocess for a V1 client");
     assert_eq!(out.protocol, Protocol::V1);
     assert_eq!(
@@ -88,6 +96,7 @@ fn iris_maps_class_ids_to_names() {
 
     let out = iris
         .postprocess(bytes.as_bytes(), Protocol::V2, Protocol::V2)
+        .await
         .expect("postprocess for a V2 client");
     assert_eq!(out.protocol, Protocol::V2);
     let mut named = response;
@@ -99,6 +108,7 @@ fn iris_maps_class_ids_to_names() {
     let v1 = json!({"predictions": [{"label": 2, "probabilities": [0.0, 0.0, 1.0]}]});
     let out = iris
         .postprocess(v1.to_string().as_bytes(), Protocol::V1, Protocol::V1)
+        .await
         .expect("V1 response");
     assert_eq!(
         body(&out),
@@ -106,13 +116,14 @@ fn iris_maps_class_ids_to_names() {
     );
 }
 
-#[test]
-fn iris_postprocess_refusing_the_predictors_answer_is_a_500() {
+#[tokio::test]
+async fn iris_postprocess_refusing_the_predictors_answer_is_a_500() {
     let iris = iris();
     let response =
         json!({"outputs": [{"name": "label", "datatype": "INT64", "shape": [1], "data": [7]}]});
     let error = iris
         .postprocess(response.to_string().as_bytes(), Protocol::V2, Protocol::V1)
+        .await
         .expect_err("id 7");
     assert_eq!(error.status(), 500);
     assert!(
@@ -121,13 +132,14 @@ fn iris_postprocess_refusing_the_predictors_answer_is_a_500() {
     );
 }
 
-#[test]
-fn minilm_normalises_text() {
+#[tokio::test]
+async fn minilm_normalises_text() {
     let minilm = minilm().with_config(r#"{"max_chars": 12}"#);
     assert!(minilm.has_preprocess() && !minilm.has_postprocess());
     let request = json!({"instances": ["  A Man Is Eating Food.  ", "ÉTÉ\n"]});
     let out = minilm
         .preprocess(request.to_string().as_bytes(), Protocol::V1)
+        .await
         .expect("V1");
     assert_eq!(out.protocol, Protocol::V1);
     assert_eq!(body(&out), json!({"instances": ["a man is eat", "été"]}));
@@ -135,23 +147,26 @@ fn minilm_normalises_text() {
     let request = json!({"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [" Hello World "]}]});
     let out = minilm
         .preprocess(request.to_string().as_bytes(), Protocol::V2)
+        .await
         .expect("V2");
     assert_eq!(out.protocol, Protocol::V2);
     assert_eq!(body(&out)["inputs"][0]["data"], json!(["hello world"]));
 
     let error = minilm
         .preprocess(br#"{"instances": [1]}"#, Protocol::V1)
+        .await
         .expect_err("not text");
     assert_eq!(error.status(), 400, "{error}");
 }
 
-#[test]
-fn minilm_without_config_does_not_cap() {
+#[tokio::test]
+async fn minilm_without_config_does_not_cap() {
     let minilm = minilm();
     let long = "Word ".repeat(1000);
     let request = json!({"instances": [long]});
     let out = minilm
         .preprocess(request.to_string().as_bytes(), Protocol::V1)
+        .await
         .expect("V1");
     assert_eq!(
         body(&out)["instances"][0].as_str().map(str::len),

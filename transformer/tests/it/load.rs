@@ -16,8 +16,8 @@ const ENTRY: &str =
     r#"(func (export "preprocess") (param i32 i32 i32 i32 i32 i32) (result i64) (i64.const 0))"#;
 const MEMORY: &str = r#"(memory (export "memory") 1)"#;
 
-#[test]
-fn not_webassembly() {
+#[tokio::test]
+async fn not_webassembly() {
     let error = refuse(b"hello, I am not wasm");
     assert!(matches!(error, LoadError::InvalidWasm { .. }), "{error:?}");
     assert!(
@@ -28,8 +28,8 @@ fn not_webassembly() {
     );
 }
 
-#[test]
-fn missing_memory() {
+#[tokio::test]
+async fn missing_memory() {
     let error = refuse(&wat(&format!("(module {ALLOC} {ENTRY})")));
     assert_eq!(
         error.to_string(),
@@ -37,8 +37,8 @@ fn missing_memory() {
     );
 }
 
-#[test]
-fn missing_allocator() {
+#[tokio::test]
+async fn missing_allocator() {
     let error = refuse(&wat(&format!("(module {MEMORY} {ENTRY})")));
     assert!(
         matches!(
@@ -56,8 +56,8 @@ fn missing_allocator() {
     );
 }
 
-#[test]
-fn missing_both_entry_points() {
+#[tokio::test]
+async fn missing_both_entry_points() {
     let error = refuse(&wat(&format!("(module {MEMORY} {ALLOC})")));
     assert_eq!(
         error.to_string(),
@@ -65,8 +65,8 @@ fn missing_both_entry_points() {
     );
 }
 
-#[test]
-fn an_entry_point_of_the_wrong_type() {
+#[tokio::test]
+async fn an_entry_point_of_the_wrong_type() {
     let error = refuse(&wat(&format!(
         r#"(module {MEMORY} {ALLOC} (func (export "postprocess") (param i32 i32) (result i32) (i32.const 0)))"#
     )));
@@ -77,8 +77,8 @@ fn an_entry_point_of_the_wrong_type() {
     );
 }
 
-#[test]
-fn memory_exported_as_something_else() {
+#[tokio::test]
+async fn memory_exported_as_something_else() {
     let error = refuse(&wat(&format!(
         r#"(module {ALLOC} {ENTRY} (global (export "memory") i32 (i32.const 0)))"#
     )));
@@ -90,8 +90,8 @@ fn memory_exported_as_something_else() {
     );
 }
 
-#[test]
-fn an_imported_memory() {
+#[tokio::test]
+async fn an_imported_memory() {
     let error = refuse(&wat(&format!(
         r#"(module (import "env" "memory" (memory 1)) {ALLOC} {ENTRY})"#
     )));
@@ -101,8 +101,8 @@ fn an_imported_memory() {
     );
 }
 
-#[test]
-fn an_initial_memory_over_the_limit() {
+#[tokio::test]
+async fn an_initial_memory_over_the_limit() {
     // 100 pages = 6.25 MiB > 4 MiB.
     let wasm = wat(&format!(
         r#"(module (memory (export "memory") 100) {ALLOC} {ENTRY})"#
@@ -130,8 +130,8 @@ fn an_initial_memory_over_the_limit() {
     );
 }
 
-#[test]
-fn limits_the_engine_cannot_give() {
+#[tokio::test]
+async fn limits_the_engine_cannot_give() {
     let engine = engine();
     let wasm = module(fixtures::ECHO);
     let fuel = Limits {
@@ -155,15 +155,15 @@ fn limits_the_engine_cannot_give() {
     );
 }
 
-#[test]
-fn the_examples_load_with_their_entry_points() {
+#[tokio::test]
+async fn the_examples_load_with_their_entry_points() {
     assert!(iris().has_preprocess() && iris().has_postprocess());
     assert!(minilm().has_preprocess() && !minilm().has_postprocess());
     assert_eq!(iris().name(), "iris");
 }
 
-#[test]
-fn a_truncated_example_is_refused() {
+#[tokio::test]
+async fn a_truncated_example_is_refused() {
     let wasm = example_wasm("iris");
     let error = refuse(&wasm[..wasm.len() / 2]);
     assert!(matches!(error, LoadError::InvalidWasm { .. }), "{error:?}");

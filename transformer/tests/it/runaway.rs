@@ -8,9 +8,9 @@ use infergate_transformer::{CallError, Engine, EngineConfig, Limits, Protocol};
 use crate::fixtures::{self, module};
 use crate::support::{engine, exclusive, rss_bytes};
 
-#[test]
-fn an_endless_loop_hits_the_deadline_and_the_next_calls_succeed() {
-    let _exclusive = exclusive();
+#[tokio::test]
+async fn an_endless_loop_hits_the_deadline_and_the_next_calls_succeed() {
+    let _exclusive = exclusive().await;
     let engine = engine();
     let deadline = Limits::default_deadline();
     let spin = engine
@@ -24,6 +24,7 @@ fn an_endless_loop_hits_the_deadline_and_the_next_calls_succeed() {
         let started = Instant::now();
         let error = spin
             .preprocess(b"{}", Protocol::V1)
+            .await
             .expect_err("never finishes");
         took.push(started.elapsed());
         assert!(matches!(error, CallError::Deadline { .. }), "{error:?}");
@@ -34,7 +35,7 @@ fn an_endless_loop_hits_the_deadline_and_the_next_calls_succeed() {
         );
         // The same engine keeps working, for this module's neighbours and for itself.
         assert!(
-            echo.preprocess(b"{}", Protocol::V1).is_ok(),
+            echo.preprocess(b"{}", Protocol::V1).await.is_ok(),
             "another module after a timeout"
         );
     }
@@ -49,9 +50,9 @@ fn an_endless_loop_hits_the_deadline_and_the_next_calls_succeed() {
     );
 }
 
-#[test]
-fn a_short_deadline_is_honoured() {
-    let _exclusive = exclusive();
+#[tokio::test]
+async fn a_short_deadline_is_honoured() {
+    let _exclusive = exclusive().await;
     let limits = Limits {
         deadline: Duration::from_millis(10),
         ..Limits::default()
@@ -62,6 +63,7 @@ fn a_short_deadline_is_honoured() {
     let started = Instant::now();
     let error = spin
         .preprocess(b"{}", Protocol::V1)
+        .await
         .expect_err("never finishes");
     assert_eq!(error.status(), 504);
     assert!(
@@ -71,9 +73,9 @@ fn a_short_deadline_is_honoured() {
     );
 }
 
-#[test]
-fn a_start_function_that_never_ends_hits_the_deadline() {
-    let _exclusive = exclusive();
+#[tokio::test]
+async fn a_start_function_that_never_ends_hits_the_deadline() {
+    let _exclusive = exclusive().await;
     let limits = Limits {
         deadline: Duration::from_millis(20),
         ..Limits::default()
@@ -83,12 +85,13 @@ fn a_start_function_that_never_ends_hits_the_deadline() {
         .expect("loads");
     let error = spin
         .preprocess(b"{}", Protocol::V1)
+        .await
         .expect_err("never instantiates");
     assert!(matches!(error, CallError::Deadline { .. }), "{error:?}");
 }
 
-#[test]
-fn fuel_stops_an_endless_loop() {
+#[tokio::test]
+async fn fuel_stops_an_endless_loop() {
     let engine = Engine::new(EngineConfig {
         fuel: true,
         ..EngineConfig::default()
@@ -102,7 +105,10 @@ fn fuel_stops_an_endless_loop() {
     let spin = engine
         .compile("spin", &module(fixtures::SPIN), "", limits)
         .expect("spin loads");
-    let error = spin.preprocess(b"{}", Protocol::V1).expect_err("runs out");
+    let error = spin
+        .preprocess(b"{}", Protocol::V1)
+        .await
+        .expect_err("runs out");
     assert!(
         matches!(
             error,
@@ -118,11 +124,11 @@ fn fuel_stops_an_endless_loop() {
     let echo = engine
         .compile("echo", &module(fixtures::ECHO), "", Limits::default())
         .expect("echo loads");
-    assert!(echo.preprocess(b"{}", Protocol::V1).is_ok());
+    assert!(echo.preprocess(b"{}", Protocol::V1).await.is_ok());
 }
 
-#[test]
-fn a_memory_hog_gets_a_500_at_its_cap() {
+#[tokio::test]
+async fn a_memory_hog_gets_a_500_at_its_cap() {
     let limits = Limits {
         max_memory_bytes: 8 << 20,
         ..Limits::default()
@@ -132,6 +138,7 @@ fn a_memory_hog_gets_a_500_at_its_cap() {
         .expect("hog loads");
     let error = hog
         .preprocess(b"{}", Protocol::V1)
+        .await
         .expect_err("runs out of memory");
     assert!(
         matches!(
@@ -154,23 +161,24 @@ fn a_memory_hog_gets_a_500_at_its_cap() {
 
 /// Run in its own process by [`memory_hogs_leave_rss_bounded`], so that other tests' memory
 /// does not blur the measurement.
-#[test]
+#[tokio::test]
 #[ignore = "run in a child process by runaway::memory_hogs_leave_rss_bounded"]
-fn memory_hog_rss_child() {
+async fn memory_hog_rss_child() {
     let engine = engine();
     let hog = engine
         .compile("hog", &module(fixtures::HOG), "", Limits::default())
         .expect("hog loads");
-    let hog_once = || {
+    let hog_once = async || {
         let error = hog
             .preprocess(b"{}", Protocol::V1)
+            .await
             .expect_err("runs out of memory");
         assert!(matches!(error, CallError::OutOfMemory { .. }), "{error:?}");
     };
-    hog_once();
+    hog_once().await;
     let before = rss_bytes();
     for _ in 0..30 {
-        hog_once();
+        hog_once().await;
     }
     let after = rss_bytes();
     println!(
@@ -185,9 +193,9 @@ fn memory_hog_rss_child() {
     );
 }
 
-#[test]
-fn memory_hogs_leave_rss_bounded() {
-    let _exclusive = exclusive();
+#[tokio::test]
+async fn memory_hogs_leave_rss_bounded() {
+    let _exclusive = exclusive().await;
     let exe = std::env::current_exe().expect("the test binary's path");
     let output = Command::new(exe)
         .args([

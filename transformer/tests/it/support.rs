@@ -1,14 +1,16 @@
 //! Shared helpers: engines, example modules, a lock for timing-sensitive tests.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::OnceLock;
 
 use infergate_transformer::{Engine, EngineConfig, Limits, Transformer};
 
 /// Tests that measure time or hammer every core take this, so they do not distort each other.
-pub(crate) fn exclusive() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+/// (tokio's lock: it is held across awaits, and each test has its own runtime; it cannot be
+/// poisoned by a failed test.)
+pub(crate) async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 pub(crate) fn engine() -> Engine {
