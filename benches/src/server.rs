@@ -131,6 +131,12 @@ impl ServerProcess {
         Self::start_with_ready_prefix(label, PREDICTOR_READY_PREFIX, command, log).await
     }
 
+    /// Starts `infergate serve` (a [`serve_command`] plus the caller's flags) and waits for its
+    /// ready line; stderr goes to `log`.
+    pub(crate) async fn start_gateway(command: Command, log: &Path) -> Result<Self, ServerError> {
+        Self::start_with_ready_prefix("gateway", GATEWAY_READY_PREFIX, command, log).await
+    }
+
     /// Starts `command` and waits for a line `PREFIX ADDR` on its stdout, where `prefix` ends
     /// with `http://`; stderr goes to `log`.
     pub async fn start_with_ready_prefix(

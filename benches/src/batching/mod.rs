@@ -210,20 +210,12 @@ async fn measure(
             }
             let report = load::run(&config).await?;
             eprintln!(
-                "   {} run {run}/{}: {:.0} req/s, p50 {:.1} µs, p99 {:.1} µs, errors {}",
+                "   {} run {run}/{}: {}",
                 mode.label(),
                 args.bench.runs,
-                report.requests_per_s,
-                report.latency.p50_us,
-                report.latency.p99_us,
-                report.errors
+                report.summary()
             );
-            anyhow::ensure!(
-                report.errors.total() == 0,
-                "{} answered errors: {}",
-                mode.label(),
-                report.errors
-            );
+            report.ensure_no_errors(&mode.label())?;
             result.runs.entry(*mode).or_default().push(report);
         }
     }

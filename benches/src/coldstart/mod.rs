@@ -197,13 +197,7 @@ pub async fn measure(
     if let Some(workers) = args.infergate_workers {
         command.args(["--predictor-workers", &workers.to_string()]);
     }
-    let gateway = ServerProcess::start_with_ready_prefix(
-        "gateway",
-        server::GATEWAY_READY_PREFIX,
-        command,
-        &log,
-    )
-    .await?;
+    let gateway = ServerProcess::start_gateway(command, &log).await?;
     let outcome = Bench {
         args,
         models: &models,
@@ -460,10 +454,7 @@ async fn one_cycle(
 }
 
 fn print_ramp(label: &str, run: usize, runs: usize, r: &LoadReport) {
-    eprintln!(
-        "   ramp {label} run {run}/{runs}: {:.0} req/s, p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs, errors {}",
-        r.requests_per_s, r.latency.p50_us, r.latency.p99_us, r.latency.max_us, r.errors
-    );
+    eprintln!("   ramp {label} run {run}/{runs}: {}", r.summary());
 }
 
 /// An InferenceService for `model_path` with the given stable window and replica bounds.

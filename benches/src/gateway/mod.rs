@@ -383,13 +383,7 @@ impl<'a> HopBench<'a> {
         let log = self
             .logs
             .join(format!("gateway-bench-gateway-{}.log", self.args.model));
-        Ok(ServerProcess::start_with_ready_prefix(
-            "gateway",
-            server::GATEWAY_READY_PREFIX,
-            command,
-            &log,
-        )
-        .await?)
+        Ok(ServerProcess::start_gateway(command, &log).await?)
     }
 
     async fn start_nginx(
@@ -450,21 +444,12 @@ impl<'a> HopBench<'a> {
         };
         let r = load::run(&config).await?;
         eprintln!(
-            "   {} c={c} run {run}/{}: {:.0} req/s, p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs, errors {}",
+            "   {} c={c} run {run}/{}: {}",
             path.label(),
             self.args.bench.runs,
-            r.requests_per_s,
-            r.latency.p50_us,
-            r.latency.p99_us,
-            r.latency.max_us,
-            r.errors
+            r.summary()
         );
-        anyhow::ensure!(
-            r.errors.total() == 0,
-            "{} answered errors at c={c}: {}",
-            path.label(),
-            r.errors
-        );
+        r.ensure_no_errors(&format!("{} at c={c}", path.label()))?;
         Ok(r)
     }
 }

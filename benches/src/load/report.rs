@@ -88,6 +88,28 @@ impl LoadReport {
     }
 }
 
+impl LoadReport {
+    /// One progress line: `N req/s, p50 X µs, p99 Y µs, max Z µs, errors E`.
+    pub fn summary(&self) -> String {
+        let l = &self.latency;
+        format!(
+            "{:.0} req/s, p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs, errors {}",
+            self.requests_per_s, l.p50_us, l.p99_us, l.max_us, self.errors
+        )
+    }
+
+    /// An error naming `what` (the server and the load) when any request failed: benchmarks
+    /// only report runs in which every request succeeded.
+    pub fn ensure_no_errors(&self, what: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.errors.total() == 0,
+            "{what} answered errors: {}",
+            self.errors
+        );
+        Ok(())
+    }
+}
+
 impl fmt::Display for LoadReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let l = &self.latency;

@@ -100,13 +100,7 @@ pub async fn run(
         // The log is parsed for the metrics address: no colour codes in it.
         .env("NO_COLOR", "1");
     let log = logs.join("monitoring-gateway.log");
-    let gateway = ServerProcess::start_with_ready_prefix(
-        "gateway",
-        server::GATEWAY_READY_PREFIX,
-        serve,
-        &log,
-    )
-    .await?;
+    let gateway = ServerProcess::start_gateway(serve, &log).await?;
     let outcome = measure(args, &gateway, &models).await;
     let stopped = gateway.stop().await;
     let _ = std::fs::remove_dir_all(&scratch);
@@ -238,18 +232,11 @@ async fn measure(
                 };
                 let report = load::run(&config).await?;
                 eprintln!(
-                    "   {service} run {run}/{}: {:.0} req/s, p50 {:.1} µs, p99 {:.1} µs, errors {}",
+                    "   {service} run {run}/{}: {}",
                     args.bench.runs,
-                    report.requests_per_s,
-                    report.latency.p50_us,
-                    report.latency.p99_us,
-                    report.errors
+                    report.summary()
                 );
-                anyhow::ensure!(
-                    report.errors.total() == 0,
-                    "{service} answered errors: {}",
-                    report.errors
-                );
+                report.ensure_no_errors(&service)?;
                 result
                     .models
                     .entry(model.name.clone())

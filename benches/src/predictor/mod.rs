@@ -350,12 +350,7 @@ impl<'a> ModelBench<'a> {
                     self.args.bench.runs,
                     &report,
                 );
-                anyhow::ensure!(
-                    report.errors.total() == 0,
-                    "{} answered errors at c={c}: {}",
-                    server.label(),
-                    report.errors
-                );
+                report.ensure_no_errors(&format!("{} at c={c}", server.label()))?;
                 result.runs.entry(c).or_default().push(report);
             }
         }
@@ -384,13 +379,9 @@ impl<'a> ModelBench<'a> {
 
 fn print_run(label: &str, model: &str, run: usize, runs: usize, r: &LoadReport) {
     eprintln!(
-        "   {label} {model} c={} run {run}/{runs}: {:.0} req/s, p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs, errors {}",
+        "   {label} {model} c={} run {run}/{runs}: {}",
         r.concurrency,
-        r.requests_per_s,
-        r.latency.p50_us,
-        r.latency.p99_us,
-        r.latency.max_us,
-        r.errors
+        r.summary()
     );
 }
 

@@ -102,13 +102,7 @@ pub async fn run(
     let mut serve = server::serve_command(&bin, &config_dir);
     serve.args(["--predictor-workers", &workers.to_string()]);
     let log = logs.join("transformer-gateway.log");
-    let gateway = ServerProcess::start_with_ready_prefix(
-        "gateway",
-        server::GATEWAY_READY_PREFIX,
-        serve,
-        &log,
-    )
-    .await?;
+    let gateway = ServerProcess::start_gateway(serve, &log).await?;
     let outcome = measure(args, &gateway, &case).await;
     let stopped = gateway.stop().await;
     let _ = std::fs::remove_dir_all(&scratch);
@@ -241,20 +235,12 @@ async fn measure(
                 };
                 let report = load::run(&config).await?;
                 eprintln!(
-                    "   {} c={c} run {run}/{}: {:.0} req/s, p50 {:.1} µs, p99 {:.1} µs, errors {}",
+                    "   {} c={c} run {run}/{}: {}",
                     route.service(),
                     args.bench.runs,
-                    report.requests_per_s,
-                    report.latency.p50_us,
-                    report.latency.p99_us,
-                    report.errors
+                    report.summary()
                 );
-                anyhow::ensure!(
-                    report.errors.total() == 0,
-                    "{} answered errors: {}",
-                    route.service(),
-                    report.errors
-                );
+                report.ensure_no_errors(route.service())?;
                 result.record(route, c, report);
             }
         }
