@@ -9,8 +9,9 @@
 //! infergate-bench predictor  -> for each model: infergate predictor, then KServe ModelServer,
 //!                               each under load at c = 1, 8, 64; ONNX Runtime in-process as the floor
 //!                            -> markdown table, rewritten into BENCHMARKS.md between markers
-//! infergate-bench gateway    -> iris through infergate serve vs direct vs nginx, at c = 1, 64:
-//!                               what the gateway hop adds, next to what nginx adds
+//! infergate-bench gateway    -> iris through infergate serve vs direct vs nginx (to the predictor,
+//!                               and to a static answer), at c = 1, 64: what the gateway hop
+//!                               adds, next to what nginx adds and to one bare nginx hop
 //! infergate-bench transport  -> hyper client -> hyper server process over loopback TCP vs a Unix
 //!                               socket, at c = 1, 64: which one the gateway -> pod hop should use
 //! infergate-bench batching   -> the MLP predictor with dynamic batching on vs off at c = 64

@@ -26,7 +26,7 @@ use http::{HeaderName, HeaderValue, Uri};
 
 use infergate_benches::batching::{self, BatchingArgs};
 use infergate_benches::coldstart::{self, ColdstartArgs};
-use infergate_benches::gateway::{self, GatewayArgs, NginxArgs};
+use infergate_benches::gateway::{self, GatewayArgs, KserveBaseline, NginxArgs};
 use infergate_benches::load::{self, LoadConfig};
 use infergate_benches::monitoring::{self, MonitoringArgs};
 use infergate_benches::predictor::{self, PredictorArgs};
@@ -53,7 +53,8 @@ enum Command {
     Load(LoadArgs),
     /// infergate's predictor vs KServe's ModelServer (and the in-process floor).
     Predictor(PredictorArgs),
-    /// The gateway hop: iris through `infergate serve` vs the predictor directly vs nginx.
+    /// The gateway hop: iris through `infergate serve` vs the predictor directly vs nginx (in
+    /// front of the predictor, and of a static answer).
     Gateway(GatewayArgs),
     /// Loopback TCP vs a Unix domain socket between a hyper client and a hyper server process.
     Transport(TransportArgs),
@@ -134,11 +135,16 @@ fn main() -> ExitCode {
             Command::Predictor(args) => {
                 predictor::run(&args, cli.loadgen_threads, reproduce_command())
                     .await
-                    .map(|()| true)
+                    .map(|_| true)
             }
-            Command::Gateway(args) => gateway::run(&args, cli.loadgen_threads, reproduce_command())
-                .await
-                .map(|()| true),
+            Command::Gateway(args) => gateway::run(
+                &args,
+                KserveBaseline::standalone(),
+                cli.loadgen_threads,
+                reproduce_command(),
+            )
+            .await
+            .map(|()| true),
             Command::Batching(args) => {
                 batching::run(&args, cli.loadgen_threads, reproduce_command())
                     .await
@@ -192,8 +198,10 @@ async fn run_all(args: AllArgs, loadgen_threads: usize) -> anyhow::Result<()> {
         MonitoringArgs::for_all(&args.predictor.bench, args.predictor.infergate_workers);
     let transformer_args =
         TransformerArgs::for_all(&args.predictor.bench, args.predictor.infergate_workers);
-    predictor::run(&args.predictor, loadgen_threads, command.clone()).await?;
-    gateway::run(&gateway_args, loadgen_threads, command.clone()).await?;
+    let predictor_run = predictor::run(&args.predictor, loadgen_threads, command.clone()).await?;
+    // The gateway section compares with KServe's numbers from this very run.
+    let kserve = KserveBaseline::from_predictor(&predictor_run, &gateway_args.model);
+    gateway::run(&gateway_args, kserve, loadgen_threads, command.clone()).await?;
     transport::run(&transport_args, loadgen_threads, command.clone()).await?;
     batching::run(&batching_args, loadgen_threads, command.clone()).await?;
     coldstart::run(&coldstart_args, loadgen_threads, command.clone()).await?;

@@ -4,12 +4,16 @@
 //! (a) client --------------------------------> infergate predictor P        (direct)
 //! (b) client --> infergate serve -------------> its own predictor pod P'     (the gateway hop)
 //! (c) client --> nginx (keepalive upstream) --> the same process P as (a)    (the reference hop)
+//! (d) client --> nginx (keepalive upstream) --> nginx `return 200 '<body>'`  (one bare nginx hop)
 //! ```
 //!
 //! P and P' are the same release binary with the same flags (`--workers` = `--predictor-workers`).
-//! All three run at once; each path is first checked against every case of the model's reference
-//! file, then loaded with the batch-1 case at each concurrency, `runs` times, interleaving paths
-//! and concurrencies. Memory: the gateway process alone (not its pod), before load and at peak.
+//! (c) and (d) are one nginx process; (d)'s body is P's answer to the batch-1 case, so (d) costs
+//! what (c) costs minus the inference. All four run at once; each path is first checked against
+//! every case of the model's reference file ((d) against the batch-1 case only: it has no other
+//! answer), then loaded with the batch-1 case at each concurrency, `runs` times, interleaving
+//! paths and concurrencies. Memory: the gateway process alone (not its pod), before load and at
+//! peak.
 
 mod nginx;
 pub(crate) mod ready;
@@ -20,14 +24,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use bytes::Bytes;
 use tokio::process::Command;
 
 use crate::load::{self, LoadConfig};
 use crate::machine::Machine;
-use crate::predictor::{self, BenchArgs, Case, Reference};
+use crate::predictor::{self, BenchArgs, Case, Reference, ServerResult};
 use crate::server::{self, Scope, ServerProcess};
 
-pub use self::table::{GatewayResult, GatewayRunInfo, PathResult};
+pub use self::table::{GatewayResult, GatewayRunInfo, KserveBaseline, PathResult};
 
 /// The BENCHMARKS.md section this command owns.
 const SECTION: &str = "gateway";
@@ -66,7 +71,7 @@ pub struct NginxArgs {
     /// installs it).
     #[arg(long)]
     pub nginx_bin: Option<PathBuf>,
-    /// Measure direct and gateway only.
+    /// Measure direct and gateway only (neither nginx path).
     #[arg(long)]
     pub skip_nginx: bool,
 }
@@ -93,8 +98,10 @@ impl GatewayArgs {
 }
 
 /// Runs the comparison, prints the markdown and (unless `--no-write`) rewrites BENCHMARKS.md.
+/// `kserve` is what issue #7's target compares the gateway with (see [`KserveBaseline`]).
 pub async fn run(
     args: &GatewayArgs,
+    kserve: KserveBaseline,
     loadgen_threads: usize,
     command: String,
 ) -> anyhow::Result<()> {
@@ -150,6 +157,7 @@ pub async fn run(
         workers,
         pod_transport: args.pod_transport.clone(),
         nginx_settings,
+        kserve,
     };
     let markdown = table::render(&info, &result);
     args.bench.publish(
@@ -194,10 +202,12 @@ impl Servers {
 
 /// Which path a measurement takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Path3 {
+enum Hop {
     Direct,
     Gateway,
     Nginx,
+    /// nginx in front of a static answer served by the same nginx.
+    NginxStatic,
 }
 
 /// The model, its reference, the request body, and where things go.
@@ -253,7 +263,7 @@ impl<'a> HopBench<'a> {
         self.args.concurrency.iter().copied().max().unwrap_or(1)
     }
 
-    /// Starts the three paths (into `servers`, so the caller stops them), checks and measures.
+    /// Starts the four paths (into `servers`, so the caller stops them), checks and measures.
     async fn run(
         &self,
         servers: &mut Servers,
@@ -278,43 +288,39 @@ impl<'a> HopBench<'a> {
         result.gateway.idle_rss_kib = gateway.memory(Scope::Process)?.rss_kib;
         result.gateway.memory_note = "the gateway process alone, not its predictor pod".to_owned();
 
-        let nginx_addr = match nginx_bin {
-            Some(nginx_bin) => {
-                let proxy = servers
-                    .nginx
-                    .insert(self.start_nginx(nginx_bin, direct_addr).await?);
-                let mut path = PathResult {
-                    memory_note: "master and workers, summed".to_owned(),
-                    ..PathResult::default()
-                };
-                path.idle_rss_kib = proxy.memory(Scope::Tree)?.rss_kib;
-                result.nginx = Some(path);
-                Some(proxy.addr())
-            }
-            None => None,
-        };
-
-        let paths: Vec<(Path3, SocketAddr)> = [
-            Some((Path3::Direct, direct_addr)),
-            Some((Path3::Gateway, gateway_addr)),
-            nginx_addr.map(|a| (Path3::Nginx, a)),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        for &(path, addr) in &paths {
-            self.check(path, addr).await?;
+        // The static answer is the direct predictor's own answer to the request the load sends.
+        let batch_one_answer = self.check(Hop::Direct, direct_addr).await?;
+        self.check(Hop::Gateway, gateway_addr).await?;
+        let mut paths = vec![(Hop::Direct, direct_addr), (Hop::Gateway, gateway_addr)];
+        if let Some(nginx_bin) = nginx_bin {
+            let (proxy, static_addr) = self
+                .start_nginx(nginx_bin, direct_addr, &batch_one_answer)
+                .await?;
+            let proxy = servers.nginx.insert(proxy);
+            result.nginx = Some(PathResult {
+                idle_rss_kib: proxy.memory(Scope::Tree)?.rss_kib,
+                memory_note: "master and workers, summed; serves both nginx paths".to_owned(),
+                ..PathResult::default()
+            });
+            result.nginx_static = Some(ServerResult::default());
+            let nginx_addr = proxy.addr();
+            self.check(Hop::Nginx, nginx_addr).await?;
+            self.check_static(static_addr, &batch_one_answer).await?;
+            paths.extend([(Hop::Nginx, nginx_addr), (Hop::NginxStatic, static_addr)]);
         }
         for run in 1..=self.args.bench.runs {
             for &c in &self.args.concurrency {
                 for &(path, addr) in &paths {
                     let report = self.load(path, addr, c, run).await?;
                     let slot = match path {
-                        Path3::Direct => &mut result.direct,
-                        Path3::Gateway => &mut result.gateway,
-                        Path3::Nginx => result.nginx.as_mut().expect("nginx was started"),
+                        Hop::Direct => &mut result.direct.load,
+                        Hop::Gateway => &mut result.gateway.load,
+                        Hop::Nginx => &mut result.nginx.as_mut().expect("nginx was started").load,
+                        Hop::NginxStatic => {
+                            result.nginx_static.as_mut().expect("nginx was started")
+                        }
                     };
-                    slot.load.runs.entry(c).or_default().push(report);
+                    slot.runs.entry(c).or_default().push(report);
                 }
             }
         }
@@ -330,6 +336,10 @@ impl<'a> HopBench<'a> {
             .map_or(Ok(0), |s| s.memory(Scope::Process).map(|m| m.peak_kib))?;
         if let (Some(n), Some(proxy)) = (result.nginx.as_mut(), servers.nginx.as_ref()) {
             n.load.peak_rss_kib = proxy.memory(Scope::Tree)?.peak_kib;
+            // One process served both nginx paths.
+            if let Some(s) = result.nginx_static.as_mut() {
+                s.peak_rss_kib = n.load.peak_rss_kib;
+            }
         }
         for (label, p) in [
             ("direct", Some(&result.direct)),
@@ -386,47 +396,94 @@ impl<'a> HopBench<'a> {
         Ok(ServerProcess::start_gateway(command, &log).await?)
     }
 
+    /// Starts nginx with both proxies: to `upstream`, and to a static server that answers
+    /// `static_body`. Returns nginx and the static proxy's address.
     async fn start_nginx(
         &self,
         nginx_bin: &Path,
         upstream: SocketAddr,
-    ) -> anyhow::Result<ServerProcess> {
+        static_body: &[u8],
+    ) -> anyhow::Result<(ServerProcess, SocketAddr)> {
+        let body = std::str::from_utf8(static_body)
+            .context("the predictor's batch-1 answer is not UTF-8")?
+            .to_owned();
+        let static_backend = nginx::StaticBackend {
+            listen: predictor::free_loopback_addr()?,
+            backend: predictor::free_loopback_addr()?,
+            body,
+        };
+        let static_addr = static_backend.listen;
         let config = nginx::NginxConfig {
             prefix: self.scratch.join("nginx"),
             listen: predictor::free_loopback_addr()?,
             upstream,
             keepalive: self.keepalive(),
+            static_backend: Some(static_backend),
         };
         let log = self.logs.join("gateway-bench-nginx.log");
         // Ready when nginx answers and reaches the predictor through its upstream pool.
-        config
+        let proxy = config
             .start(nginx_bin, "/v2/health/ready", &log)
             .await
-            .context("nginx")
+            .context("nginx")?;
+        Ok((proxy, static_addr))
     }
 
-    /// Every reference case, through this path, must give the reference outputs.
-    async fn check(&self, path: Path3, addr: SocketAddr) -> anyhow::Result<()> {
-        let infer = format!("/v2/models/{}/infer", self.args.model);
+    /// Every reference case, through this path, must give the reference outputs. Returns the
+    /// answer's body to the batch-1 case, the one the load sends.
+    async fn check(&self, path: Hop, addr: SocketAddr) -> anyhow::Result<Bytes> {
+        let mut batch_one = None;
         for case in &self.reference.cases {
-            let config = LoadConfig::json_post(addr, infer.as_str(), case.v2_request());
-            let answer = load::probe(&config)
+            let answer = self
+                .check_case(addr, case)
                 .await
                 .with_context(|| format!("{}: reference case `{}`", path.label(), case.name))?;
-            case.check_response(&answer.body)
-                .with_context(|| format!("{}: reference case `{}`", path.label(), case.name))?;
+            if case.name == self.case.name {
+                batch_one.get_or_insert(answer);
+            }
         }
         eprintln!(
             "   {}: all {} reference cases match",
             path.label(),
             self.reference.cases.len()
         );
+        Ok(batch_one.expect("the batch-1 case is one of the reference's cases"))
+    }
+
+    /// The static path has one answer, the direct predictor's to the batch-1 case: it must pass
+    /// that case's reference check, and come back byte for byte.
+    async fn check_static(&self, addr: SocketAddr, expected: &[u8]) -> anyhow::Result<()> {
+        let label = Hop::NginxStatic.label();
+        let context = || format!("{label}: reference case `{}`", self.case.name);
+        let answer = self
+            .check_case(addr, &self.case)
+            .await
+            .with_context(context)?;
+        anyhow::ensure!(
+            answer == expected,
+            "{}: the answer differs from the body nginx was given: {:?}",
+            context(),
+            String::from_utf8_lossy(&answer)
+        );
+        eprintln!(
+            "   {label}: the batch-1 reference case `{}` matches (the only answer it has)",
+            self.case.name
+        );
         Ok(())
+    }
+
+    /// Sends one case's request to `addr` and checks the answer; returns its body.
+    async fn check_case(&self, addr: SocketAddr, case: &Case) -> anyhow::Result<Bytes> {
+        let infer = format!("/v2/models/{}/infer", self.args.model);
+        let config = LoadConfig::json_post(addr, infer, case.v2_request());
+        let answer = load::probe(&config).await?;
+        case.check_response(&answer.body)?;
+        Ok(answer.body)
     }
 
     async fn load(
         &self,
-        path: Path3,
+        path: Hop,
         addr: SocketAddr,
         c: usize,
         run: usize,
@@ -454,14 +511,15 @@ impl<'a> HopBench<'a> {
     }
 }
 
-// === impl Path3 ===
+// === impl Hop ===
 
-impl Path3 {
+impl Hop {
     fn label(self) -> &'static str {
         match self {
-            Path3::Direct => "direct",
-            Path3::Gateway => "gateway",
-            Path3::Nginx => "nginx",
+            Hop::Direct => "direct",
+            Hop::Gateway => "gateway",
+            Hop::Nginx => "nginx",
+            Hop::NginxStatic => "nginx → static",
         }
     }
 }

@@ -6,7 +6,12 @@
 //!
 //! ```text
 //! client --HTTP/1.1 keep-alive--> nginx 127.0.0.1:PORT --upstream keepalive pool--> predictor
+//! client --HTTP/1.1 keep-alive--> nginx 127.0.0.1:P2 --upstream keepalive pool--> nginx 127.0.0.1:P3
+//!                                                      (the same process: `return 200 '<body>'`)
 //! ```
+//!
+//! The second line is optional ([`StaticBackend`]): the same proxy settings in front of a server
+//! block that answers one fixed body with no inference, the cost of one bare nginx hop.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,6 +32,12 @@ pub(super) const FALLBACK_PATHS: &[&str] = &[
 /// closes a connection during a run (its default, 1000, would make the load generator reconnect
 /// every 1000 requests and count each close as a transport error).
 const KEEPALIVE_REQUESTS: u64 = 100_000_000;
+/// A variable whose value is `$`: nginx has no escape for `$` in a string that is expanded (as
+/// `return`'s text is), so a literal `$` is written as `${DOLLAR_VARIABLE}`.
+const DOLLAR_VARIABLE: &str = "infergate_dollar";
+/// The longest quoted string the static body may become in the config: nginx reads a config
+/// through a 4096-byte buffer and refuses a longer parameter ("too long parameter").
+pub(super) const MAX_QUOTED_BODY: usize = 4000;
 
 /// What the rendered config needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +50,20 @@ pub(super) struct NginxConfig {
     pub(super) upstream: SocketAddr,
     /// Idle upstream connections each worker keeps (`keepalive N`).
     pub(super) keepalive: usize,
+    /// A second proxy, to a fixed answer served by this same nginx; `None`: not rendered.
+    pub(super) static_backend: Option<StaticBackend>,
+}
+
+/// A server block that answers every request with one body, and a proxy in front of it with
+/// the same settings as the proxy to the predictor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct StaticBackend {
+    /// Where the proxy to the static server listens (a loopback address): the path measured.
+    pub(super) listen: SocketAddr,
+    /// Where the static server itself listens (a loopback address).
+    pub(super) backend: SocketAddr,
+    /// The body every request gets, as `application/json`, byte for byte.
+    pub(super) body: String,
 }
 
 /// nginx could not be found or prepared.
@@ -54,6 +79,11 @@ pub(super) enum NginxError {
     NotExecutable { path: PathBuf },
     #[error("nginx listen address {addr}: must be a loopback address")]
     NotLoopback { addr: SocketAddr },
+    #[error(
+        "static backend body: {len} bytes once quoted for nginx, over the {max} nginx reads as \
+         one parameter"
+    )]
+    BodyTooLong { len: usize, max: usize },
     #[error("nginx prefix {path}: {source}")]
     Prefix {
         path: PathBuf,
@@ -67,15 +97,48 @@ pub(super) enum NginxError {
 impl NginxConfig {
     /// The config file's text. Every path is absolute, inside the prefix.
     pub(super) fn render(&self) -> Result<String, NginxError> {
-        if !self.listen.ip().is_loopback() {
-            return Err(NginxError::NotLoopback { addr: self.listen });
+        let static_listens = self
+            .static_backend
+            .iter()
+            .flat_map(|s| [s.listen, s.backend]);
+        if let Some(addr) = std::iter::once(self.listen)
+            .chain(static_listens)
+            .find(|a| !a.ip().is_loopback())
+        {
+            return Err(NginxError::NotLoopback { addr });
         }
         let prefix = self.prefix.display();
-        let (listen, upstream) = (self.listen, self.upstream);
         let keepalive = self.keepalive.max(1);
+        let mut blocks = vec![
+            upstream_block("predictor", self.upstream, keepalive),
+            proxy_block(self.listen, "predictor"),
+        ];
+        if let Some(s) = &self.static_backend {
+            let body = quote(&s.body)?;
+            blocks.push(format!(
+                "    # Answers every request with the predictor's answer, without inference.
+    geo ${DOLLAR_VARIABLE} {{
+        default \"$\";
+    }}
+
+    server {{
+        listen {};
+        default_type application/json;
+        location / {{
+            return 200 {body};
+        }}
+    }}
+",
+                s.backend
+            ));
+            blocks.push(upstream_block("static_backend", s.backend, keepalive));
+            blocks.push(proxy_block(s.listen, "static_backend"));
+        }
+        let blocks = blocks.join("\n");
         Ok(format!(
             "# Written by infergate-bench gateway: a keep-alive reverse proxy in front of one
-# infergate predictor. Run as: nginx -p {prefix}/ -c {prefix}/nginx.conf -e stderr
+# infergate predictor (and, when rendered, one in front of a static answer served here).
+# Run as: nginx -p {prefix}/ -c {prefix}/nginx.conf -e stderr
 worker_processes auto;
 daemon off;
 master_process on;
@@ -96,21 +159,7 @@ http {{
     keepalive_requests {KEEPALIVE_REQUESTS};
     keepalive_timeout 75s;
 
-    upstream predictor {{
-        server {upstream};
-        keepalive {keepalive};
-        keepalive_requests {KEEPALIVE_REQUESTS};
-    }}
-
-    server {{
-        listen {listen};
-        location / {{
-            proxy_pass http://predictor;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-        }}
-    }}
-}}
+{blocks}}}
 "
         ))
     }
@@ -151,6 +200,62 @@ http {{
                 .map_err(|e: ServerError| anyhow::anyhow!(e))?;
         Ok(server)
     }
+}
+
+/// An upstream pool of one server, keeping `keepalive` idle connections per worker.
+fn upstream_block(name: &str, server: SocketAddr, keepalive: usize) -> String {
+    format!(
+        "    upstream {name} {{
+        server {server};
+        keepalive {keepalive};
+        keepalive_requests {KEEPALIVE_REQUESTS};
+    }}
+"
+    )
+}
+
+/// A server on `listen` that proxies everything to `upstream` over kept-alive HTTP/1.1.
+fn proxy_block(listen: SocketAddr, upstream: &str) -> String {
+    format!(
+        "    server {{
+        listen {listen};
+        location / {{
+            proxy_pass http://{upstream};
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }}
+    }}
+"
+    )
+}
+
+/// `text` as one single-quoted nginx string whose value, as `return`'s text, is exactly `text`:
+/// nginx's parser unescapes `\\` and `\'` (and turns `\n`, `\t`, `\r` into control characters,
+/// which escaping every `\` prevents), and `return` expands variables, so `$` becomes a variable
+/// whose value is `$`.
+pub(super) fn quote(text: &str) -> Result<String, NginxError> {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for ch in text.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '$' => {
+                out.push_str("${");
+                out.push_str(DOLLAR_VARIABLE);
+                out.push('}');
+            }
+            ch => out.push(ch),
+        }
+    }
+    out.push('\'');
+    if out.len() > MAX_QUOTED_BODY {
+        return Err(NginxError::BodyTooLong {
+            len: out.len(),
+            max: MAX_QUOTED_BODY,
+        });
+    }
+    Ok(out)
 }
 
 /// The nginx binary: `explicit` if given (it must be executable), else the first `nginx` in

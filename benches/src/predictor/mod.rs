@@ -58,6 +58,15 @@ pub struct PredictorArgs {
     pub skip_floor: bool,
 }
 
+/// What the predictor comparison measured, for `all` to hand on: the gateway section compares
+/// the gateway with KServe without starting KServe again.
+#[derive(Clone, Debug)]
+pub struct PredictorRun {
+    /// The predictor section's date (UTC).
+    pub date: String,
+    pub results: Vec<ModelResult>,
+}
+
 /// The options every comparison (`predictor`, `gateway`, `all`) shares: how long to measure,
 /// which infergate to run, where the report goes.
 #[derive(clap::Args, Clone, Debug)]
@@ -147,12 +156,13 @@ impl BenchArgs {
     }
 }
 
-/// Runs the comparison, prints the markdown and (unless `--no-write`) rewrites BENCHMARKS.md.
+/// Runs the comparison, prints the markdown and (unless `--no-write`) rewrites BENCHMARKS.md;
+/// returns what it measured.
 pub async fn run(
     args: &PredictorArgs,
     loadgen_threads: usize,
     command: String,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<PredictorRun> {
     anyhow::ensure!(args.bench.runs >= 1, "`--runs` must be at least 1");
     anyhow::ensure!(
         !args.concurrency.is_empty(),
@@ -220,7 +230,11 @@ pub async fn run(
         &markdown,
         &logs.join("predictor-results.json"),
         &results,
-    )
+    )?;
+    Ok(PredictorRun {
+        date: info.setup.date,
+        results,
+    })
 }
 
 /// One model's inputs: its file, its reference, and the request the load sends.
