@@ -49,32 +49,29 @@ impl Bins {
     /// FP32 data (3.4 is 3.4000000953674316 widened) or from a JSON number (V1: 3.4 exactly)
     /// lands in the same bin.
     pub fn of_value(&self, v: f64) -> usize {
-        match self {
-            Bins::Numeric { edges } => {
-                let above = edges.partition_point(|&e| e < v);
-                match above.checked_sub(1) {
-                    Some(below) if same_f32(edges[below], v) => below,
-                    _ => above,
-                }
-            }
-            Bins::Classes { classes } => classes.len(),
-        }
+        self.locate(v).0
     }
 
     /// `v`, or the edge it equals at `f32` precision: what a histogram on these edges observes,
     /// so that its `le` buckets agree with [`Bins::of_value`].
     pub fn snap(&self, v: f64) -> f64 {
+        self.locate(v).1
+    }
+
+    /// [`Bins::of_value`] and [`Bins::snap`] with one search of the edges.
+    pub fn locate(&self, v: f64) -> (usize, f64) {
         match self {
             Bins::Numeric { edges } => {
                 let above = edges.partition_point(|&e| e < v);
-                [above.checked_sub(1), Some(above)]
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|i| edges.get(i).copied())
-                    .find(|&e| same_f32(e, v))
-                    .unwrap_or(v)
+                match above.checked_sub(1) {
+                    Some(below) if same_f32(edges[below], v) => (below, edges[below]),
+                    _ => match edges.get(above) {
+                        Some(&e) if same_f32(e, v) => (above, e),
+                        _ => (above, v),
+                    },
+                }
             }
-            Bins::Classes { .. } => v,
+            Bins::Classes { classes } => (classes.len(), v),
         }
     }
 
@@ -172,7 +169,30 @@ impl Reference {
 mod tests {
     use std::collections::BTreeMap;
 
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// The histogram observes the snapped value, the window counts the bin: they agree when
+        /// the histogram's buckets are the edges (`le`), for FP32 values and JSON numbers alike.
+        #[test]
+        fn the_bin_is_the_le_bucket_of_the_snapped_value(
+            values in prop::collection::vec(-50.0f32..50.0, 1..100),
+            probes in prop::collection::vec(-60.0f32..60.0, 1..50),
+        ) {
+            let values: Vec<f64> = values.into_iter().map(|v| f64::from((v * 10.0).round() / 10.0)).collect();
+            let reference = Reference::from_values(&values).expect("finite values");
+            let edges = reference.edges().expect("numeric").to_vec();
+            let probes = probes.into_iter().map(f64::from).chain(values.iter().copied()).chain(edges.iter().copied());
+            for v in probes {
+                let (bin, snapped) = reference.bins.locate(v);
+                let bucket = edges.iter().position(|&e| snapped <= e).unwrap_or(edges.len());
+                prop_assert_eq!(bin, bucket, "{} snapped to {} on {:?}", v, snapped, edges);
+                prop_assert_eq!((bin, snapped), (reference.bins.of_value(v), reference.bins.snap(v)));
+            }
+        }
+    }
 
     #[test]
     fn deciles_split_the_reference_in_tenths() {

@@ -13,8 +13,8 @@
 //! called `input`; V1 `predictions` are called `predictions` unless each row is an object of
 //! named outputs.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use infergate_predictor::model::{ModelMetadata, TensorSpec};
 use infergate_predictor::protocol::{DataType, Limits, ProtocolError, Tensor, TensorData, v1, v2};
@@ -23,6 +23,10 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::config::{MAX_SERIES, ModelMonitoring};
+
+use self::series::TensorNamesRef;
+pub(crate) use self::series::{Batch, Class, Names, ValuesRef};
+pub use self::series::{Series, Values};
 
 /// The name of a V1 model's only input.
 pub const V1_INPUT: &str = "input";
@@ -36,43 +40,12 @@ pub enum Protocol {
     V2,
 }
 
-/// The values of one series, one per row.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Values {
-    Numbers(Vec<f64>),
-    Classes(Vec<String>),
-}
-
-/// One named series.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Series {
-    /// Interned per model (see [`Names`]): no allocation per exchange.
-    pub name: Arc<str>,
-    pub values: Values,
-}
-
-/// A model's series names, made once: `label`, `input[3]`, `probs:argmax`. At most
-/// [`MAX_NAMED_TENSORS`] tensors are remembered; names of further ones are made each time.
-#[derive(Debug, Default)]
-pub struct Names {
-    tensors: HashMap<String, TensorNames>,
-}
-
-/// Tensors whose series names [`Names`] remembers.
-const MAX_NAMED_TENSORS: usize = 256;
-
-#[derive(Debug)]
-struct TensorNames {
-    whole: Arc<str>,
-    argmax: Option<Arc<str>>,
-    elements: Vec<Arc<str>>,
-}
-
 /// Why a body could not be read: a short, bounded label for the `reason` metric label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unparsable(pub &'static str);
 
 /// A tensor's elements as numbers, integers or labels, row-major with `width` per row.
+#[derive(Debug, PartialEq)]
 enum Table {
     Numbers(Vec<f64>),
     Integers(Vec<i64>),
@@ -109,25 +82,36 @@ pub fn features(
     body: &[u8],
     header_len: Option<usize>,
 ) -> Result<Vec<Series>, Unparsable> {
-    features_named(protocol, body, header_len, &mut Names::default())
+    let mut batch = Batch::default();
+    features_into(
+        protocol,
+        body,
+        header_len,
+        &mut Names::default(),
+        &mut batch,
+    )?;
+    Ok(batch.to_series(&ModelMonitoring::default()))
 }
 
-/// [`features`], with the series names taken from `names`. A V2 JSON request of `FP32`/`FP64`
-/// inputs is read in one pass that parses only the recorded elements ([`fast`]); other bodies
-/// go through the codec.
-pub fn features_named(
+/// [`features`] into `batch` (cleared first), with the series names taken from `names`. A V2
+/// JSON request of `FP32`/`FP64` inputs is read in one pass that parses only the recorded
+/// elements ([`fast`]); other bodies go through the codec.
+pub(crate) fn features_into(
     protocol: Protocol,
     body: &[u8],
     header_len: Option<usize>,
     names: &mut Names,
-) -> Result<Vec<Series>, Unparsable> {
+    batch: &mut Batch,
+) -> Result<(), Unparsable> {
+    batch.clear();
     if protocol == Protocol::V2
         && header_len.is_none()
-        && let Some(series) = fast::v2_features(body, names)
+        && fast::v2_features(body, names, batch).is_some()
     {
-        return Ok(series);
+        return Ok(());
     }
-    codec_features(protocol, body, header_len, names)
+    batch.clear();
+    codec_features(protocol, body, header_len, names, batch)
 }
 
 /// [`features`] through the codec: every element converted.
@@ -136,28 +120,22 @@ fn codec_features(
     body: &[u8],
     header_len: Option<usize>,
     names: &mut Names,
-) -> Result<Vec<Series>, Unparsable> {
+    batch: &mut Batch,
+) -> Result<(), Unparsable> {
     let tensors = match protocol {
         Protocol::V1 => decode_v1_request(body),
         Protocol::V2 => decode_v2_request(body, header_len),
     }
     .map_err(|e| Unparsable(e.kind()))?;
-    let mut series = Vec::new();
     for tensor in &tensors {
         if let Some(table) = Table::of(tensor.data())
             && !matches!(table, Table::Labels(_))
         {
-            split(
-                tensor.name(),
-                tensor.shape(),
-                &table,
-                names,
-                &mut series,
-                |t, i| t.number(i),
-            );
+            let mut names = names.tensor(tensor.name());
+            split(&mut names, tensor.shape(), &table, batch, As::Numbers);
         }
     }
-    Ok(series)
+    Ok(())
 }
 
 /// The outputs of a response body: class series for integer, boolean and string outputs and
@@ -168,55 +146,75 @@ pub fn outputs(
     header_len: Option<usize>,
     config: &ModelMonitoring,
 ) -> Result<Vec<Series>, Unparsable> {
-    outputs_named(protocol, body, header_len, config, &mut Names::default())
+    let mut batch = Batch::default();
+    outputs_into(
+        protocol,
+        body,
+        header_len,
+        config,
+        &mut Names::default(),
+        &mut batch,
+    )?;
+    Ok(batch.to_series(config))
 }
 
-/// [`outputs`], with the series names taken from `names`.
-pub fn outputs_named(
+/// [`outputs`] into `batch` (cleared first), with the series names taken from `names`. A V2
+/// JSON response is read in one pass when it can be ([`fast`]), else through the codec.
+pub(crate) fn outputs_into(
     protocol: Protocol,
     body: &[u8],
     header_len: Option<usize>,
     config: &ModelMonitoring,
     names: &mut Names,
-) -> Result<Vec<Series>, Unparsable> {
-    let tables = match protocol {
-        Protocol::V2 => v2::decode_response(body, header_len, &Limits::default())
-            .map_err(|e| Unparsable(e.kind()))?
-            .outputs
-            .into_iter()
-            .filter_map(|t| {
-                let table = Table::of(t.data())?;
-                let (name, shape, _) = t.into_parts();
-                Some((name, shape, table))
-            })
-            .collect(),
-        Protocol::V1 => decode_v1_predictions(body)?,
+    batch: &mut Batch,
+) -> Result<(), Unparsable> {
+    batch.clear();
+    let fast = match (protocol, header_len) {
+        (Protocol::V2, None) => fast::v2_outputs(body),
+        _ => None,
     };
-    let mut series = Vec::new();
+    let tables = match (fast, protocol) {
+        (Some(tables), _) => tables,
+        (None, Protocol::V2) => codec_outputs(body, header_len)?,
+        (None, Protocol::V1) => decode_v1_predictions(body)?,
+    };
     for (name, shape, table) in &tables {
+        let mut names = names.tensor(name);
         match table {
             Table::Numbers(values) => {
                 if config.argmax_outputs.iter().any(|o| o == name) {
                     let width = row_width(shape);
                     let classes = values
                         .chunks(width.max(1))
-                        .map(|row| config.class_label(argmax(row) as i64))
-                        .collect();
-                    series.push(Series {
-                        name: names.argmax(name),
-                        values: Values::Classes(classes),
-                    });
+                        .map(|row| Class::Index(argmax(row) as i64));
+                    batch.push_classes(names.argmax(), classes);
                 }
-                split(name, shape, table, names, &mut series, |t, i| t.number(i));
+                split(&mut names, shape, table, batch, As::Numbers);
             }
             Table::Integers(_) | Table::Labels(_) => {
-                split(name, shape, table, names, &mut series, |t, i| {
-                    t.class(i, config)
-                });
+                split(&mut names, shape, table, batch, As::Classes);
             }
         }
     }
-    Ok(series)
+    Ok(())
+}
+
+/// A V2 response's outputs through the codec.
+fn codec_outputs(
+    body: &[u8],
+    header_len: Option<usize>,
+) -> Result<Vec<fast::Output<'static>>, Unparsable> {
+    let response = v2::decode_response(body, header_len, &Limits::default())
+        .map_err(|e| Unparsable(e.kind()))?;
+    Ok(response
+        .outputs
+        .into_iter()
+        .filter_map(|t| {
+            let table = Table::of(t.data())?;
+            let (name, shape, _) = t.into_parts();
+            Some((Cow::Owned(name), shape, table))
+        })
+        .collect())
 }
 
 /// Elements per row of a tensor whose first dimension is the batch.
@@ -224,28 +222,31 @@ fn row_width(shape: &[usize]) -> usize {
     shape.iter().skip(1).product()
 }
 
-/// Splits a tensor into per-row series (see the module documentation), with `get` reading one
-/// element as a number or a class.
-fn split<T>(
-    name: &str,
+/// How [`split`] reads elements.
+#[derive(Clone, Copy)]
+enum As {
+    Numbers,
+    Classes,
+}
+
+/// Splits a tensor into per-row series (see the module documentation) of numbers or classes.
+fn split(
+    names: &mut TensorNamesRef<'_, '_>,
     shape: &[usize],
     table: &Table,
-    names: &mut Names,
-    out: &mut Vec<Series>,
-    get: impl Fn(&Table, usize) -> T,
-) where
-    Vec<T>: Into<Values>,
-{
+    batch: &mut Batch,
+    read: As,
+) {
+    let push = |batch: &mut Batch, name, indices: &mut dyn Iterator<Item = usize>| match read {
+        As::Numbers => batch.push_numbers(name, indices.map(|i| table.number(i))),
+        As::Classes => batch.push_classes(name, indices.map(|i| table.class(i))),
+    };
     let len = table.len();
     if len == 0 {
         return;
     }
     if shape.len() <= 1 {
-        let values: Vec<T> = (0..len).map(|i| get(table, i)).collect();
-        out.push(Series {
-            name: names.whole(name),
-            values: values.into(),
-        });
+        push(batch, names.whole(), &mut (0..len));
         return;
     }
     let width = row_width(shape);
@@ -254,11 +255,11 @@ fn split<T>(
     }
     let rows = len / width;
     for j in 0..width.min(MAX_SERIES) {
-        let values: Vec<T> = (0..rows).map(|r| get(table, r * width + j)).collect();
-        out.push(Series {
-            name: names.element(name, j),
-            values: values.into(),
-        });
+        push(
+            batch,
+            names.element(j),
+            &mut (0..rows).map(|r| r * width + j),
+        );
     }
 }
 
@@ -421,7 +422,7 @@ struct V1Predictions {
 }
 
 /// `{"predictions": [row, ...]}`: rows of scalars, arrays, or objects of named outputs.
-fn decode_v1_predictions(body: &[u8]) -> Result<Vec<(String, Vec<usize>, Table)>, Unparsable> {
+fn decode_v1_predictions(body: &[u8]) -> Result<Vec<fast::Output<'static>>, Unparsable> {
     let parsed: V1Predictions = serde_json::from_slice(body).map_err(|e| {
         Unparsable(match e.classify() {
             serde_json::error::Category::Data => "invalid_response",
@@ -443,13 +444,13 @@ fn decode_v1_predictions(body: &[u8]) -> Result<Vec<(String, Vec<usize>, Table)>
                     return Err(Unparsable("ragged"));
                 }
                 let (shape, table) = column_table(&column)?;
-                Ok((name.to_owned(), shape, table))
+                Ok((Cow::Owned(name.to_owned()), shape, table))
             })
             .collect()
     } else {
         let column: Vec<&Value> = rows.iter().collect();
         let (shape, table) = column_table(&column)?;
-        Ok(vec![(V1_PREDICTIONS.to_owned(), shape, table)])
+        Ok(vec![(Cow::Borrowed(V1_PREDICTIONS), shape, table)])
     }
 }
 
@@ -501,61 +502,6 @@ fn flatten<'v>(value: &'v Value, out: &mut Vec<&'v Value>) -> Result<(), Unparsa
             out.push(scalar);
             Ok(())
         }
-    }
-}
-
-// === impl Names ===
-
-impl Names {
-    /// The series name of a whole tensor (rank 0 or 1).
-    pub fn whole(&mut self, tensor: &str) -> Arc<str> {
-        match self.tensor(tensor) {
-            Some(t) => Arc::clone(&t.whole),
-            None => Arc::from(tensor),
-        }
-    }
-
-    /// The series name of element `j` of a row: `tensor[j]`.
-    pub fn element(&mut self, tensor: &str, j: usize) -> Arc<str> {
-        let make = || Arc::from(format!("{tensor}[{j}]"));
-        match self.tensor(tensor) {
-            Some(t) if j < MAX_SERIES => {
-                while t.elements.len() <= j {
-                    let k = t.elements.len();
-                    t.elements.push(Arc::from(format!("{tensor}[{k}]")));
-                }
-                Arc::clone(&t.elements[j])
-            }
-            _ => make(),
-        }
-    }
-
-    /// The series name of an output's argmax: `tensor:argmax`.
-    pub fn argmax(&mut self, tensor: &str) -> Arc<str> {
-        match self.tensor(tensor) {
-            Some(t) => Arc::clone(
-                t.argmax
-                    .get_or_insert_with(|| Arc::from(format!("{tensor}:argmax"))),
-            ),
-            None => Arc::from(format!("{tensor}:argmax")),
-        }
-    }
-
-    fn tensor(&mut self, tensor: &str) -> Option<&mut TensorNames> {
-        if !self.tensors.contains_key(tensor) {
-            if self.tensors.len() >= MAX_NAMED_TENSORS {
-                return None;
-            }
-            self.tensors.insert(
-                tensor.to_owned(),
-                TensorNames {
-                    whole: Arc::from(tensor),
-                    argmax: None,
-                    elements: Vec::new(),
-                },
-            );
-        }
-        self.tensors.get_mut(tensor)
     }
 }
 
@@ -614,27 +560,17 @@ impl Table {
         }
     }
 
-    fn class(&self, i: usize, config: &ModelMonitoring) -> String {
+    fn class(&self, i: usize) -> Class {
         match self {
-            Table::Integers(v) => config.class_label(v[i]),
-            Table::Labels(v) => v[i].clone(),
-            Table::Numbers(v) => v[i].to_string(),
+            Table::Integers(v) => Class::Index(v[i]),
+            Table::Labels(v) => Class::Label(v[i].clone()),
+            Table::Numbers(v) => Class::Label(v[i].to_string()),
         }
     }
 }
 
-impl From<Vec<f64>> for Values {
-    fn from(v: Vec<f64>) -> Values {
-        Values::Numbers(v)
-    }
-}
-
-impl From<Vec<String>> for Values {
-    fn from(v: Vec<String>) -> Values {
-        Values::Classes(v)
-    }
-}
-
 mod fast;
+mod json;
+mod series;
 #[cfg(test)]
 mod tests;

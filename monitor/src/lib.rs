@@ -8,6 +8,7 @@
 //!               │  recorder.tee(req headers, req body, response)         (frames pass through)
 //!               ▼  end of response body: try_send (bounded; full -> dropped, counted)
 //!             worker thread: decode (V2 JSON: one pass, recorded elements only; else the codec)
+//!               │  (values accumulate in the worker, published after each drained batch)
 //!               ├─ features:  infergate_feature_value{feature}      histograms
 //!               ├─ outputs:   infergate_prediction_class_total{class}, infergate_prediction_value
 //!               └─ drift:     reference (file or first N) vs sliding window of W values:

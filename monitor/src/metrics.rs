@@ -1,9 +1,13 @@
 //! The monitoring metric families, registered once into the caller's registry.
 //!
 //! Value histograms are the exception: each series has its own buckets (its reference's bin
-//! edges), which one `HistogramVec` cannot give, so each is a `Histogram` with constant labels,
-//! registered when its buckets are known and unregistered when its model is reset.
+//! edges), which one `HistogramVec` cannot give, so each is a [`ValueHistogram`] with constant
+//! labels, registered when its buckets are known and unregistered when its model is reset.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{self, MetricFamily};
 use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 
 use crate::names::{self, label};
@@ -19,6 +23,37 @@ pub(crate) struct Families {
     pub(crate) samples: IntCounterVec,
     pub(crate) dropped: IntCounterVec,
     pub(crate) unparsable: IntCounterVec,
+}
+
+/// A series' value histogram as the worker holds it: values are counted here and published by
+/// [`ValueHistogram::flush`] (after each drained batch), so observing touches no shared state.
+/// The sum adds the values in the order they were observed, as a `Histogram` observing each
+/// value would: batching changes when the values show, never a digit of them.
+#[derive(Debug)]
+pub(crate) struct ValueHistogram {
+    collector: HistogramCollector,
+    /// Values per bucket since the last flush, the last one past every bound (+Inf).
+    pending: Vec<u64>,
+    count: u64,
+    /// The sum of every value observed, published or not.
+    sum: f64,
+}
+
+/// What the registry holds: the histogram's description, and its values as last published.
+#[derive(Clone, Debug)]
+struct HistogramCollector {
+    /// Never observed: its description and (empty) family are the shape of what is collected.
+    template: Histogram,
+    bounds: Arc<[f64]>,
+    published: Arc<Mutex<Published>>,
+}
+
+#[derive(Debug)]
+struct Published {
+    /// Per bound, not cumulative.
+    buckets: Vec<u64>,
+    count: u64,
+    sum: f64,
 }
 
 /// Whether a series is an input feature or an output.
@@ -96,7 +131,7 @@ impl Families {
         model: &str,
         series: &str,
         buckets: &[f64],
-    ) -> prometheus::Result<Histogram> {
+    ) -> prometheus::Result<ValueHistogram> {
         let (name, help, series_label) = match role {
             Role::Feature => (
                 names::FEATURE_VALUE,
@@ -114,9 +149,31 @@ impl Families {
             .const_label(label::MODEL, model)
             .const_label(series_label, series)
             .buckets(buckets.to_vec());
-        let histogram = Histogram::with_opts(opts)?;
-        self.registry.register(Box::new(histogram.clone()))?;
-        Ok(histogram)
+        let template = Histogram::with_opts(opts)?;
+        // The bounds as the histogram keeps them (a last +Inf dropped: it is implicit).
+        let bounds: Arc<[f64]> = template
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .flat_map(|metric| metric.get_histogram().get_bucket())
+            .map(proto::Bucket::upper_bound)
+            .collect();
+        let collector = HistogramCollector {
+            published: Arc::new(Mutex::new(Published {
+                buckets: vec![0; bounds.len()],
+                count: 0,
+                sum: 0.0,
+            })),
+            template,
+            bounds,
+        };
+        self.registry.register(Box::new(collector.clone()))?;
+        Ok(ValueHistogram {
+            pending: vec![0; collector.bounds.len() + 1],
+            count: 0,
+            sum: 0.0,
+            collector,
+        })
     }
 
     /// The drift gauge family of `role`.
@@ -125,5 +182,90 @@ impl Families {
             Role::Feature => &self.feature_drift,
             Role::Output => &self.prediction_drift,
         }
+    }
+}
+
+// === impl ValueHistogram ===
+
+impl ValueHistogram {
+    /// The upper bounds of the buckets, ascending (+Inf implicit).
+    pub(crate) fn bounds(&self) -> &[f64] {
+        &self.collector.bounds
+    }
+
+    /// Observes `v` (not NaN) into its bucket: the first whose bound is at least `v`.
+    pub(crate) fn observe(&mut self, v: f64) {
+        let bucket = self.collector.bounds.partition_point(|&b| b < v);
+        self.observe_in(bucket, v);
+    }
+
+    /// Observes `v` into `bucket`, known to be the one [`ValueHistogram::observe`] would pick
+    /// (`bounds().len()` for +Inf).
+    pub(crate) fn observe_in(&mut self, bucket: usize, v: f64) {
+        self.pending[bucket] += 1;
+        self.count += 1;
+        self.sum += v;
+    }
+
+    /// Publishes what was observed since the last flush.
+    pub(crate) fn flush(&mut self) {
+        if self.count == 0 {
+            return;
+        }
+        let mut published = (self.collector.published)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (total, pending) in published.buckets.iter_mut().zip(&self.pending) {
+            *total += pending;
+        }
+        published.count += self.count;
+        published.sum = self.sum;
+        drop(published);
+        self.pending.fill(0);
+        self.count = 0;
+    }
+
+    /// Removes it from `registry`.
+    pub(crate) fn unregister(self, registry: &Registry) {
+        let _ = registry.unregister(Box::new(self.collector));
+    }
+}
+
+// === impl HistogramCollector ===
+
+impl Collector for HistogramCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.template.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let mut families = self.template.collect();
+        let published = self
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut histogram = proto::Histogram::default();
+        histogram.set_sample_count(published.count);
+        histogram.set_sample_sum(published.sum);
+        let mut cumulative = 0;
+        let buckets = self.bounds.iter().zip(&published.buckets);
+        histogram.set_bucket(
+            buckets
+                .map(|(&bound, &n)| {
+                    cumulative += n;
+                    let mut bucket = proto::Bucket::default();
+                    bucket.set_cumulative_count(cumulative);
+                    bucket.set_upper_bound(bound);
+                    bucket
+                })
+                .collect(),
+        );
+        drop(published);
+        for family in &mut families {
+            for metric in family.mut_metric() {
+                metric.set_histogram(histogram.clone());
+            }
+        }
+        families
     }
 }

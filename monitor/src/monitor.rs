@@ -354,14 +354,16 @@ fn header_len(headers: &HeaderMap) -> Option<usize> {
 // === the worker ===
 
 fn work(samples: &Receiver<Sample>, control: &Receiver<Control>, families: &Families) {
-    let mut models: HashMap<(String, String), ModelState> = HashMap::new();
+    let mut models = ModelStates::new();
     let mut scored = Instant::now();
     // Whether exchanges were recorded since drift was last scored.
     let mut pending = false;
+    // Whether the last wait ended with a sample: the start of a busy spell.
+    let mut woken = false;
     loop {
         // Drain what queued since the last round: under load the worker takes samples in
         // batches every DRAIN_INTERVAL, so a request never pays for waking it.
-        let mut drained = 0usize;
+        let mut drained = usize::from(std::mem::take(&mut woken));
         loop {
             match samples.try_recv() {
                 Ok(sample) => {
@@ -372,14 +374,18 @@ fn work(samples: &Receiver<Sample>, control: &Receiver<Control>, families: &Fami
                 Err(TryRecvError::Disconnected) => return,
             }
         }
+        // Publish the batch's histograms and class counts before sleeping.
+        flush(&mut models);
         pending |= drained > 0;
         if pending && scored.elapsed() >= SCORE_INTERVAL {
             score(&mut models, families);
             (pending, scored) = (false, Instant::now());
         }
         let msg = if drained > 0 {
-            // Busy: sleep a round unless a control message comes first. Senders never wake
-            // the worker here (nobody waits on the sample queue).
+            // Busy (samples came since the last round, or one just woke the worker): sleep a
+            // round unless a control message comes first. Senders never wake the worker here
+            // (nobody waits on the sample queue). Going back to the queue right after a wake
+            // would make every sample of a slow, steady stream (c=1) wake the worker again.
             match control.recv_timeout(DRAIN_INTERVAL) {
                 Ok(msg) => Some(msg),
                 Err(RecvTimeoutError::Timeout) => None,
@@ -395,8 +401,9 @@ fn work(samples: &Receiver<Sample>, control: &Receiver<Control>, families: &Fami
             crossbeam_channel::select! {
                 recv(samples) -> sample => match sample {
                     Ok(sample) => {
+                        // Flushed with the rest of its batch at the top of the loop.
                         record(&mut models, families, sample);
-                        pending = true;
+                        (pending, woken) = (true, true);
                         None
                     }
                     Err(_) => return,
@@ -410,16 +417,19 @@ fn work(samples: &Receiver<Sample>, control: &Receiver<Control>, families: &Fami
         };
         match msg {
             Some(Control::Retain(keep)) => {
-                let gone: Vec<_> = models
-                    .keys()
-                    .filter(|k| !keep.contains(k))
-                    .cloned()
-                    .collect();
-                for key in gone {
-                    if let Some(state) = models.remove(&key) {
-                        state.remove(families);
+                for (namespace, states) in &mut models {
+                    let gone: Vec<String> = states
+                        .keys()
+                        .filter(|m| !keep.contains(&(namespace.clone(), (*m).clone())))
+                        .cloned()
+                        .collect();
+                    for model in gone {
+                        if let Some(state) = states.remove(&model) {
+                            state.remove(families);
+                        }
                     }
                 }
+                models.retain(|_, states| !states.is_empty());
             }
             Some(Control::Flush(done)) => {
                 while let Ok(sample) = samples.try_recv() {
@@ -434,25 +444,42 @@ fn work(samples: &Receiver<Sample>, control: &Receiver<Control>, families: &Fami
     }
 }
 
-fn score(models: &mut HashMap<(String, String), ModelState>, families: &Families) {
-    for state in models.values_mut() {
+/// The worker's models: namespace -> model -> state (nested so lookups borrow `&str`).
+type ModelStates = HashMap<String, HashMap<String, ModelState>>;
+
+fn states(models: &mut ModelStates) -> impl Iterator<Item = &mut ModelState> {
+    models.values_mut().flat_map(HashMap::values_mut)
+}
+
+fn flush(models: &mut ModelStates) {
+    states(models).for_each(ModelState::flush);
+}
+
+/// Flushes and scores every model (see [`ModelState::score`]).
+fn score(models: &mut ModelStates, families: &Families) {
+    for state in states(models) {
         state.score(families);
     }
 }
 
-fn record(models: &mut HashMap<(String, String), ModelState>, families: &Families, sample: Sample) {
+fn record(models: &mut ModelStates, families: &Families, sample: Sample) {
     let entry = &sample.entry;
     let (ns, model) = (entry.namespace.as_str(), entry.model.as_str());
-    let key = (entry.namespace.clone(), entry.model.clone());
-    let reset = models.get(&key).is_some_and(|state| {
-        !Arc::ptr_eq(&state.config, &entry.config) && *state.config != *entry.config
+    if !models.contains_key(ns) {
+        models.insert(ns.to_owned(), HashMap::new());
+    }
+    let states = models.get_mut(ns).expect("inserted above");
+    let reset = states.get(model).is_some_and(|state| {
+        !Arc::ptr_eq(state.config(), &entry.config) && **state.config() != *entry.config
     });
-    if reset && let Some(old) = models.remove(&key) {
+    if reset && let Some(old) = states.remove(model) {
         old.remove(families);
     }
-    let state = models
-        .entry(key)
-        .or_insert_with(|| ModelState::new(families, ns, model, Arc::clone(&entry.config)));
+    if !states.contains_key(model) {
+        let state = ModelState::new(families, ns, model, Arc::clone(&entry.config));
+        states.insert(model.to_owned(), state);
+    }
+    let state = states.get_mut(model).expect("inserted above");
     state.count_exchange();
     let unparsable = |part: &str, reason: &str| {
         families
@@ -460,31 +487,37 @@ fn record(models: &mut HashMap<(String, String), ModelState>, families: &Familie
             .with_label_values(&[ns, model, part, reason])
             .inc();
     };
-    let features = extract::features_named(
+    // The batch is the state's, lent out while the state records from it.
+    let mut batch = std::mem::take(&mut state.batch);
+    let features = extract::features_into(
         sample.protocol,
         &sample.request,
         sample.request_header_len,
         &mut state.names,
+        &mut batch,
     );
     match features {
-        Ok(features) => state.record(families, Role::Feature, features),
+        Ok(()) => state.record(families, Role::Feature, &batch),
         Err(e) => unparsable("request", e.0),
     }
     let response = match sample.response.as_slice() {
         [one] => one.clone(),
         many => Bytes::from(many.concat()),
     };
-    let outputs = extract::outputs_named(
+    let outputs = extract::outputs_into(
         sample.protocol,
         &response,
         sample.response_header_len,
         &entry.config,
         &mut state.names,
+        &mut batch,
     );
     match outputs {
-        Ok(outputs) => state.record(families, Role::Output, outputs),
+        Ok(()) => state.record(families, Role::Output, &batch),
         Err(e) => unparsable("response", e.0),
     }
+    batch.trim();
+    state.batch = batch;
 }
 
 #[cfg(test)]

@@ -1,173 +1,291 @@
-//! One pass over a V2 JSON request that parses only the values the monitor records.
+//! One pass over a V2 JSON body that parses only the values the monitor records.
 //!
-//! The codec (`v2::decode_request`) converts every element of every tensor; the monitor keeps
-//! only the first [`MAX_SERIES`] elements of each row. This reader deserializes the request
-//! once, borrowing each tensor's `data` as raw JSON (serde_json checks it is valid JSON while
-//! skipping it, without converting numbers), then walks `data` byte by byte: a recorded element
-//! is parsed exactly as the codec parses it (core's `str::parse` straight to the datatype, then
-//! widened to `f64`); any other number is skipped, parsed only when it might overflow the
-//! datatype (an exponent, or a long integer part), so a body the codec rejects is rejected here.
+//! The codec (`v2::decode_request`, `v2::decode_response`) converts every element of every
+//! tensor after serde_json has skipped over it once; the monitor keeps only the first
+//! [`MAX_SERIES`] elements of each request row. These readers walk the body once with a
+//! [`Cursor`]: each `data` array is validated and split into number tokens in one scan; a
+//! recorded element is parsed exactly as the codec parses it (core's `str::parse` straight to
+//! the datatype, then widened); any other number is skipped, parsed only when it might be out of
+//! the datatype's range (an exponent, or a long integer part), so a body the codec rejects is
+//! rejected here.
 //!
-//! It handles the common case only: JSON data (no binary extension), `FP32` and `FP64` inputs,
-//! no tensor `parameters`. Anything else, or anything unexpected, gives `None` and the caller
-//! falls back to the codec, which also names the problem of an invalid body.
+//! They handle the common case only: JSON data (no binary extension), `FP32` and `FP64` inputs,
+//! `FP32`, `FP64` and `INT64` outputs, no tensor `parameters`, keys without escapes, the
+//! codec's limits. Anything else, or anything unexpected, gives `None` and the caller falls back
+//! to the codec, which also names the problem of an invalid body.
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use infergate_predictor::protocol::Limits;
+use serde_json::{Map, Value};
 
-use super::{Names, Series, Values, row_width};
+use super::json::{AnyString, Cursor, Number};
+use super::{Batch, Names, Table, row_width};
 use crate::config::MAX_SERIES;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Request<'a> {
-    #[serde(borrow)]
-    inputs: Vec<Input<'a>>,
-    #[serde(default, borrow)]
-    #[expect(dead_code, reason = "accepted, not monitored")]
-    id: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    #[expect(dead_code, reason = "accepted, not monitored")]
-    parameters: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    #[expect(dead_code, reason = "accepted, not monitored")]
-    outputs: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Input<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    #[serde(borrow)]
-    datatype: Cow<'a, str>,
-    shape: Vec<i64>,
-    #[serde(default, borrow)]
-    data: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    parameters: Option<&'a RawValue>,
-}
-
-#[derive(Clone, Copy)]
-enum Float {
+/// An element type the readers parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Element {
     F32,
     F64,
+    I64,
 }
 
-/// The features of a V2 JSON request, or `None` when the body is not of the form handled here.
-pub(super) fn v2_features(body: &[u8], names: &mut Names) -> Option<Vec<Series>> {
-    let request: Request<'_> = serde_json::from_slice(body).ok()?;
-    let mut series = Vec::new();
-    let mut seen: Vec<&str> = Vec::with_capacity(request.inputs.len());
-    for input in &request.inputs {
-        if input.parameters.is_some() || seen.contains(&&*input.name) {
-            return None;
+/// One tensor's header fields, as read so far.
+#[derive(Default)]
+struct Header<'a> {
+    name: Option<&'a str>,
+    element: Option<Element>,
+    shape: Option<Vec<usize>>,
+    /// Where `data` starts when it came before the datatype or shape (scanned again after).
+    data_at: Option<Cursor<'a>>,
+    data: bool,
+}
+
+/// An output: name, shape, values.
+pub(super) type Output<'a> = (Cow<'a, str>, Vec<usize>, Table);
+
+/// The features of a V2 JSON request into `batch`, or `None` when the body is not of the form
+/// handled here (`batch` is then left partly filled: the caller clears it).
+pub(super) fn v2_features(body: &[u8], names: &mut Names, batch: &mut Batch) -> Option<()> {
+    let mut cursor = Cursor::new(std::str::from_utf8(body).ok()?);
+    let (mut inputs, mut id, mut parameters, mut outputs) = (None, false, false, false);
+    cursor.object(|c, key| match key {
+        "inputs" if inputs.is_none() => {
+            let mut seen: Vec<&str> = Vec::new();
+            c.array(|c| {
+                let name = v2_input(c, names, batch)?;
+                (!seen.contains(&name)).then(|| seen.push(name))
+            })?;
+            inputs = Some(seen.len());
+            Some(())
         }
-        seen.push(&input.name);
-        let float = match &*input.datatype {
-            "FP32" => Float::F32,
-            "FP64" => Float::F64,
-            _ => return None,
-        };
-        let shape = input
-            .shape
-            .iter()
-            .map(|&d| usize::try_from(d).ok())
-            .collect::<Option<Vec<usize>>>()?;
-        let expected = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))?;
+        // Accepted, not monitored.
+        "id" => once(&mut id).and_then(|()| c.skip()),
+        "parameters" => once(&mut parameters).and_then(|()| c.skip()),
+        "outputs" => once(&mut outputs).and_then(|()| c.skip()),
+        _ => None,
+    })?;
+    cursor.end()?;
+    (inputs? <= Limits::default().max_inputs).then_some(())
+}
+
+/// The outputs of a V2 JSON response, or `None` when the body is not of the form handled here.
+pub(super) fn v2_outputs(body: &[u8]) -> Option<Vec<Output<'_>>> {
+    let mut cursor = Cursor::new(std::str::from_utf8(body).ok()?);
+    let mut outputs = None;
+    let (mut model_name, mut model_version, mut id, mut parameters) = (false, false, false, false);
+    cursor.object(|c, key| match key {
+        "outputs" if outputs.is_none() => {
+            let mut all = Vec::new();
+            c.array(|c| {
+                all.push(v2_output(c)?);
+                Some(())
+            })?;
+            outputs = Some(all);
+            Some(())
+        }
+        "model_name" => once(&mut model_name).and_then(|()| c.value::<AnyString>().map(drop)),
+        "model_version" => {
+            once(&mut model_version).and_then(|()| c.value::<Option<AnyString>>().map(drop))
+        }
+        "id" => once(&mut id).and_then(|()| c.value::<Option<AnyString>>().map(drop)),
+        "parameters" => {
+            once(&mut parameters).and_then(|()| c.value::<Option<Map<String, Value>>>().map(drop))
+        }
+        // The codec ignores other keys.
+        "outputs" => None,
+        _ => c.skip(),
+    })?;
+    cursor.end()?;
+    model_name.then_some(())?;
+    outputs
+}
+
+/// Marks a key seen; `None` the second time (serde refuses duplicate fields).
+fn once(seen: &mut bool) -> Option<()> {
+    (!std::mem::replace(seen, true)).then_some(())
+}
+
+/// One request input: its recorded series into `batch`; returns its name.
+fn v2_input<'a>(c: &mut Cursor<'a>, names: &mut Names, batch: &mut Batch) -> Option<&'a str> {
+    let mut header = Header::default();
+    let mut values = std::mem::take(&mut batch.scratch);
+    values.clear();
+    let read = |c: &mut Cursor<'a>, header: &Header<'a>, values: &mut Vec<f64>| {
+        let (element, shape) = (header.element?, header.shape.as_deref()?);
         // Rank 0 or 1: one series of every element; else the first MAX_SERIES of each row.
         let (width, keep) = match shape.len() {
             0 | 1 => (usize::MAX, usize::MAX),
-            _ => (row_width(&shape), MAX_SERIES),
+            _ => (row_width(shape), MAX_SERIES),
         };
-        let (values, count) = scan(input.data?.get(), float, width, keep)?;
-        if count != expected {
-            return None;
+        let mut column = 0usize;
+        let count = c.numbers(|number| {
+            if column < keep {
+                values.push(parse(number, element)?);
+            } else if might_overflow(number) {
+                parse(number, element)?;
+            }
+            column += 1;
+            if column == width {
+                column = 0;
+            }
+            Some(())
+        })?;
+        (count == element_count(shape)?).then_some(())
+    };
+    c.object(|c, key| match key {
+        "data" if !header.data => {
+            header.data = true;
+            if header.element.is_some() && header.shape.is_some() {
+                read(c, &header, &mut values)
+            } else {
+                header.data_at = Some(*c);
+                c.numbers(|_| Some(())).map(drop)
+            }
         }
-        push_series(&input.name, &shape, values, names, &mut series);
+        _ => header.field(c, key, &[Element::F32, Element::F64]),
+    })?;
+    if let Some(mut at) = header.data_at.take() {
+        read(&mut at, &header, &mut values)?;
     }
-    Some(series)
+    let (name, shape) = (header.name?, header.shape.as_deref()?);
+    header.data.then_some(())?;
+    push_features(name, shape, &values, names, batch);
+    batch.scratch = values;
+    Some(name)
+}
+
+/// One response output, every element parsed.
+fn v2_output<'a>(c: &mut Cursor<'a>) -> Option<Output<'a>> {
+    let mut header = Header::default();
+    let mut table = None;
+    let read = |c: &mut Cursor<'_>, header: &Header<'_>| {
+        let (element, shape) = (header.element?, header.shape.as_deref()?);
+        let expected = element_count(shape)?;
+        let (table, count) = match element {
+            Element::I64 => {
+                let mut values = Vec::with_capacity(expected);
+                let count = c.numbers(|n| {
+                    values.push(integer(n)?);
+                    Some(())
+                })?;
+                (Table::Integers(values), count)
+            }
+            float => {
+                let mut values = Vec::with_capacity(expected);
+                let count = c.numbers(|n| {
+                    values.push(parse(n, float)?);
+                    Some(())
+                })?;
+                (Table::Numbers(values), count)
+            }
+        };
+        (count == expected).then_some(table)
+    };
+    c.object(|c, key| match key {
+        "data" if !header.data => {
+            header.data = true;
+            if header.element.is_some() && header.shape.is_some() {
+                table = Some(read(c, &header)?);
+            } else {
+                header.data_at = Some(*c);
+                c.numbers(|_| Some(()))?;
+            }
+            Some(())
+        }
+        "name" | "shape" | "datatype" | "parameters" | "data" => {
+            header.field(c, key, &[Element::F32, Element::F64, Element::I64])
+        }
+        // The codec ignores other keys of an output.
+        _ => c.skip(),
+    })?;
+    if let Some(mut at) = header.data_at.take() {
+        table = Some(read(&mut at, &header)?);
+    }
+    Some((Cow::Borrowed(header.name?), header.shape?, table?))
+}
+
+// === impl Header ===
+
+impl<'a> Header<'a> {
+    /// Reads `name`, `datatype` or `shape` (once each, the datatype one of `elements`); `None`
+    /// for any other key (`parameters` included).
+    fn field(&mut self, c: &mut Cursor<'a>, key: &str, elements: &[Element]) -> Option<()> {
+        match key {
+            "name" if self.name.is_none() => self.name = Some(c.plain_string()?),
+            "datatype" if self.element.is_none() => {
+                let element = match c.plain_string()? {
+                    "FP32" => Element::F32,
+                    "FP64" => Element::F64,
+                    "INT64" => Element::I64,
+                    _ => return None,
+                };
+                self.element = Some(element).filter(|e| elements.contains(e));
+                self.element?;
+            }
+            "shape" if self.shape.is_none() => {
+                let mut shape = Vec::new();
+                c.array(|c| {
+                    shape.push(usize::try_from(c.integer()?).ok()?);
+                    Some(())
+                })?;
+                self.shape = Some(shape);
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+}
+
+/// The element count of `shape`, within the codec's limit.
+fn element_count(shape: &[usize]) -> Option<usize> {
+    let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))?;
+    (count <= Limits::default().max_elements).then_some(count)
 }
 
 /// Splits the recorded values (the first `MAX_SERIES` of each row, row-major) into series, as
 /// [`super::split`] does for a whole tensor.
-fn push_series(
+fn push_features(
     name: &str,
     shape: &[usize],
-    values: Vec<f64>,
+    values: &[f64],
     names: &mut Names,
-    out: &mut Vec<Series>,
+    batch: &mut Batch,
 ) {
     if values.is_empty() {
         return;
     }
+    let mut names = names.tensor(name);
     if shape.len() <= 1 {
-        out.push(Series {
-            name: names.whole(name),
-            values: Values::Numbers(values),
-        });
+        batch.push_numbers(names.whole(), values.iter().copied());
         return;
     }
     let kept = row_width(shape).min(MAX_SERIES);
-    let rows = values.len() / kept;
     for j in 0..kept {
-        out.push(Series {
-            name: names.element(name, j),
-            values: Values::Numbers((0..rows).map(|r| values[r * kept + j]).collect()),
-        });
+        let column = values.iter().skip(j).step_by(kept).copied();
+        batch.push_numbers(names.element(j), column);
     }
 }
 
-/// Walks `raw` (valid JSON: serde_json checked it), flattening nested arrays; returns the
-/// elements whose index within a row of `width` is below `keep`, and the element count.
-fn scan(raw: &str, float: Float, width: usize, keep: usize) -> Option<(Vec<f64>, usize)> {
-    let bytes = raw.as_bytes();
-    let mut values = Vec::new();
-    let mut count = 0usize;
-    let mut column = 0usize;
-    let mut pos = 0;
-    while let Some(&b) = bytes.get(pos) {
-        match b {
-            b'[' | b']' | b',' | b' ' | b'\n' | b'\r' | b'\t' => pos += 1,
-            b'-' | b'0'..=b'9' => {
-                let len = bytes[pos..]
-                    .iter()
-                    .take_while(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-                    .count();
-                let token = &raw[pos..pos + len];
-                pos += len;
-                if column < keep {
-                    values.push(parse(token, float)?);
-                } else if might_overflow(token) {
-                    parse(token, float)?;
-                }
-                count += 1;
-                column += 1;
-                if column == width {
-                    column = 0;
-                }
-            }
-            // Strings, literals, objects: the codec says what is wrong with them.
-            _ => return None,
-        }
-    }
-    Some((values, count))
-}
-
-/// The codec's parse: straight to the datatype, finite only.
-fn parse(token: &str, float: Float) -> Option<f64> {
-    let value = match float {
-        Float::F32 => f64::from(token.parse::<f32>().ok()?),
-        Float::F64 => token.parse::<f64>().ok()?,
+/// The codec's parse of a float: straight to the datatype, finite only.
+fn parse(number: Number<'_>, element: Element) -> Option<f64> {
+    let value = match element {
+        Element::F32 => f64::from(number.text.parse::<f32>().ok()?),
+        Element::F64 => number.text.parse::<f64>().ok()?,
+        Element::I64 => return None,
     };
     value.is_finite().then_some(value)
 }
 
-/// Whether a (valid JSON) number could be out of range of `f32`: it has an exponent or more
-/// than 38 digits before its point. Shorter plain decimals are finite in `f32` and `f64`.
-fn might_overflow(token: &str) -> bool {
-    let integer = token.split('.').next().unwrap_or(token);
-    token.contains(['e', 'E']) || integer.len() > 38
+/// The codec's parse of an `INT64` written as an integer; `None` for `2.0` or `1e3`, which the
+/// codec also takes (it checks they are integral): left to it.
+fn integer(number: Number<'_>) -> Option<i64> {
+    number.integral.then(|| number.text.parse().ok()).flatten()
+}
+
+/// Whether a number could be out of range of `f32`: it has an exponent or more than 38 digits
+/// before its point. Shorter plain decimals are finite in `f32` and `f64`.
+fn might_overflow(number: Number<'_>) -> bool {
+    number.exponent || number.integer_len > 38
 }

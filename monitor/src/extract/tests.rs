@@ -1,4 +1,28 @@
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
 use super::*;
+
+/// The one-pass reader's features, as series.
+fn one_pass(body: &str) -> Option<Vec<Series>> {
+    let mut batch = Batch::default();
+    fast::v2_features(body.as_bytes(), &mut Names::default(), &mut batch)?;
+    Some(batch.to_series(&ModelMonitoring::default()))
+}
+
+/// The codec's features, as series.
+fn codec(body: &str) -> Result<Vec<Series>, Unparsable> {
+    let mut batch = Batch::default();
+    codec_features(
+        Protocol::V2,
+        body.as_bytes(),
+        None,
+        &mut Names::default(),
+        &mut batch,
+    )?;
+    Ok(batch.to_series(&ModelMonitoring::default()))
+}
 
 fn numbers(series: &[Series], name: &str) -> Vec<f64> {
     match series.iter().find(|s| &*s.name == name).map(|s| &s.values) {
@@ -213,10 +237,8 @@ fn one_pass_v2_request_matches_the_codec() {
         format!(r#"{{"inputs":[{{"name":"r","shape":[300],"datatype":"FP32","data":[{wide}]}}]}}"#),
     ];
     for body in &bodies {
-        let fast = fast::v2_features(body.as_bytes(), &mut Names::default())
-            .unwrap_or_else(|| panic!("one pass takes {body}"));
-        let codec = codec_features(Protocol::V2, body.as_bytes(), None, &mut Names::default());
-        assert_eq!(Ok(fast), codec, "{body}");
+        let fast = one_pass(body).unwrap_or_else(|| panic!("one pass takes {body}"));
+        assert_eq!(Ok(fast), codec(body), "{body}");
     }
     // Bodies the codec rejects (a skipped element out of FP32 range, a count that does not
     // match the shape) or that the one pass leaves to it (an INT64 input).
@@ -230,11 +252,7 @@ fn one_pass_v2_request_matches_the_codec() {
         r#"{"inputs":[{"name":"a","shape":[1],"datatype":"INT64","data":[3]}]}"#.to_owned(),
     ];
     for body in &others {
-        assert_eq!(
-            fast::v2_features(body.as_bytes(), &mut Names::default()),
-            None,
-            "{body}"
-        );
+        assert_eq!(one_pass(body), None, "{body}");
     }
     assert!(features(Protocol::V2, others[0].as_bytes(), None).is_err());
     assert!(features(Protocol::V2, others[1].as_bytes(), None).is_err());
@@ -251,8 +269,156 @@ fn one_pass_v2_request_matches_the_codec() {
 fn series_names_are_interned() {
     let body = br#"{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]}]}"#;
     let mut names = Names::default();
-    let first = features_named(Protocol::V2, body, None, &mut names).expect("valid");
-    let second = features_named(Protocol::V2, body, None, &mut names).expect("valid");
+    let mut read = || {
+        let mut batch = Batch::default();
+        features_into(Protocol::V2, body, None, &mut names, &mut batch).expect("valid");
+        batch.to_series(&ModelMonitoring::default())
+    };
+    let (first, second) = (read(), read());
     assert_eq!(&*first[1].name, "x[1]");
     assert!(Arc::ptr_eq(&first[1].name, &second[1].name));
+}
+
+/// The one-pass response reader gives exactly the codec's outputs, and leaves to it what it
+/// does not handle.
+#[test]
+fn one_pass_v2_response_matches_the_codec() {
+    let bodies = [
+        r#"{"model_name":"iris","outputs":[{"name":"label","shape":[2],"datatype":"INT64","data":[1,-0]},{"name":"probabilities","shape":[2,3],"datatype":"FP32","data":[0.1,0.8,0.1,1e-3,0.2,0.79]}]}"#,
+        // Data before its datatype and shape, keys the codec ignores, optional fields.
+        r#" {"id":"7","outputs":[{"data":[[1.5],[2.25]],"extra":{"a":[1]},"datatype":"FP64","shape":[2,1],"name":"y"}],"model_version":null,"model_name":"m\u00e9","parameters":{"p":1},"other":[true]} "#,
+        r#"{"model_name":"m","outputs":[]}"#,
+        r#"{"model_name":"m","outputs":[{"name":"big","shape":[1],"datatype":"INT64","data":[-9223372036854775808]}]}"#,
+    ];
+    for body in bodies {
+        let fast =
+            fast::v2_outputs(body.as_bytes()).unwrap_or_else(|| panic!("one pass takes {body}"));
+        assert_eq!(Ok(fast), codec_outputs(body.as_bytes(), None), "{body}");
+    }
+    let others = [
+        // The codec takes these (integral floats as INT64, BOOL, parameters, escaped keys).
+        r#"{"model_name":"m","outputs":[{"name":"l","shape":[1],"datatype":"INT64","data":[2.0]}]}"#,
+        r#"{"model_name":"m","outputs":[{"name":"b","shape":[1],"datatype":"BOOL","data":[true]}]}"#,
+        r#"{"model_name":"m","outputs":[{"name":"l","shape":[1],"datatype":"INT64","data":[2],"parameters":{}}]}"#,
+        r#"{"model_name":"m","\u006futputs":[{"name":"l","shape":[1],"datatype":"INT64","data":[2]}]}"#,
+        // It rejects these.
+        r#"{"model_name":"m","outputs":[{"name":"l","shape":[2],"datatype":"INT64","data":[2]}]}"#,
+        r#"{"model_name":"m","outputs":[{"name":"s","shape":[1],"datatype":"FP32","data":[1e39]}]}"#,
+        r#"{"model_name":"m","outputs":[{"name":"s","shape":[1],"datatype":"INT64","data":[9223372036854775808]}]}"#,
+        r#"{"outputs":[{"name":"s","shape":[1],"datatype":"FP32","data":[1]}]}"#,
+        r#"{"model_name":"m","outputs":[],"outputs":[]}"#,
+        r#"{"model_name":"m","outputs":[{"name":"s","shape":[1],"datatype":"FP32","data":[01]}]}"#,
+    ];
+    for body in others {
+        assert_eq!(fast::v2_outputs(body.as_bytes()), None, "{body}");
+        let config = ModelMonitoring::default();
+        let via_codec = codec_outputs(body.as_bytes(), None).map(|_| ());
+        assert_eq!(
+            outputs(Protocol::V2, body.as_bytes(), None, &config).map(|_| ()),
+            via_codec,
+            "{body}"
+        );
+    }
+}
+
+/// Number texts, valid JSON or not, in range of the datatypes or not.
+const TOKENS: &[&str] = &[
+    "0",
+    "-0",
+    "7",
+    "12",
+    "0.5",
+    "-1.25",
+    "1e3",
+    "1E-2",
+    "-2.5e+1",
+    "3.4028236e38",
+    "1e39",
+    "340282356779733661637539395458142568448",
+    "9223372036854775808",
+    "2.0",
+    "01",
+    "1.",
+    ".5",
+    "+1",
+    "--1",
+    "1e",
+    "1e+",
+    "1.5.2",
+    "-",
+    "NaN",
+    "true",
+    "null",
+    r#""a""#,
+    "[]",
+    "{}",
+];
+/// What may separate two elements.
+const SEPARATORS: &[&str] = &[",", ", ", " ,\n", ",", ",", "", ",,", "]["];
+
+fn body_parts() -> impl Strategy<Value = (Vec<(usize, usize)>, usize, bool, usize, bool)> {
+    (
+        prop::collection::vec((0..TOKENS.len() * 3, 0..SEPARATORS.len()), 0..8),
+        0usize..3,
+        any::<bool>(),
+        0usize..3,
+        any::<bool>(),
+    )
+}
+
+/// A tensor whose `data` is made of mostly valid numbers; `shape` agrees with the count or not.
+fn tensor(
+    elements: &[(usize, usize)],
+    datatype: &str,
+    rows: usize,
+    nested: bool,
+    data_first: bool,
+) -> String {
+    let mut data = String::new();
+    for (i, &(token, separator)) in elements.iter().enumerate() {
+        if i > 0 {
+            data.push_str(SEPARATORS[separator]);
+        }
+        // Two thirds of the picks are plain valid numbers.
+        data.push_str(
+            TOKENS
+                .get(token)
+                .copied()
+                .unwrap_or(["1.5", "-3", "0.25"][token % 3]),
+        );
+    }
+    let data = match nested {
+        true => format!("[[{data}]]"),
+        false => format!("[{data}]"),
+    };
+    let count = elements.len();
+    let shape = match rows {
+        0 => format!("[{count}]"),
+        1 => format!("[1,{count}]"),
+        _ => format!("[2,{}]", count / 2),
+    };
+    let head = format!(r#""name":"t","datatype":"{datatype}","shape":{shape}"#);
+    match data_first {
+        true => format!(r#"{{"data":{data},{head}}}"#),
+        false => format!(r#"{{{head},"data":{data}}}"#),
+    }
+}
+
+proptest! {
+    /// Whatever the one-pass readers take, the codec takes and reads the same.
+    #[test]
+    fn one_pass_never_disagrees_with_the_codec(
+        (elements, datatype, nested, rows, data_first) in body_parts()
+    ) {
+        let datatype = ["FP32", "FP64", "INT64"][datatype];
+        let tensor = tensor(&elements, datatype, rows, nested, data_first);
+        let request = format!(r#"{{"id":"1","inputs":[{tensor}]}}"#);
+        if let Some(fast) = one_pass(&request) {
+            prop_assert_eq!(Ok(fast), codec(&request), "{}", request);
+        }
+        let response = format!(r#"{{"model_name":"m","outputs":[{tensor}]}}"#);
+        if let Some(fast) = fast::v2_outputs(response.as_bytes()) {
+            prop_assert_eq!(Ok(fast), codec_outputs(response.as_bytes(), None), "{}", response);
+        }
+    }
 }
