@@ -119,18 +119,18 @@ fn v2_input<'a>(c: &mut Cursor<'a>, names: &mut Names, batch: &mut Batch) -> Opt
             0 | 1 => (usize::MAX, usize::MAX),
             _ => (row_width(shape), MAX_SERIES),
         };
-        let mut column = 0usize;
-        let count = c.numbers(|number| {
+        let count = c.numbers_skipping(|number, index| {
+            // (A zero-width row has no elements; the count check below refuses any.)
+            let column = index.checked_rem(width).unwrap_or(index);
             if column < keep {
                 values.push(parse(number, element)?);
-            } else if might_overflow(number) {
+                return Some(0);
+            }
+            if might_overflow(number) {
                 parse(number, element)?;
             }
-            column += 1;
-            if column == width {
-                column = 0;
-            }
-            Some(())
+            // The rest of the row is not recorded: skipped, loosely checked (`skip_run`).
+            Some(width.saturating_sub(column + 1))
         })?;
         (count == element_count(shape)?).then_some(())
     };
