@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use crossbeam_utils::Backoff;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
 
 use super::{BatchConfig, BatchKey, QueuePolicy};
@@ -53,6 +54,8 @@ pub(crate) struct BatchQueue {
 struct State {
     queue: VecDeque<Pending>,
     closed: bool,
+    /// Workers asleep on `changed`: a request signals (a futex call) only when there is one.
+    waiting: usize,
 }
 
 /// What a free worker does with the queue as it is now.
@@ -113,14 +116,17 @@ impl BatchQueue {
             reply,
             _place: place,
         };
-        {
+        let wake = {
             let mut state = self.lock();
             if state.closed {
                 return Err(PoolError::Closed);
             }
             state.queue.push_back(pending);
+            state.waiting > 0
+        };
+        if wake {
+            self.changed.notify_one();
         }
-        self.changed.notify_one();
         Ok(result)
     }
 
@@ -136,26 +142,43 @@ impl BatchQueue {
                 if state.closed {
                     return None;
                 }
+                // Spin, then yield, a little before sleeping, as the unbatched pool's channel
+                // does: under load the next request comes within microseconds, and waking a
+                // sleeping worker costs the request's thread a futex call and the machine a
+                // cross-CPU wake-up (BENCHMARKS.md, dynamic batching).
+                drop(state);
+                let backoff = Backoff::new();
+                while !backoff.is_completed() && self.lock().queue.is_empty() {
+                    backoff.snooze();
+                }
+                state = self.lock();
+                if !state.queue.is_empty() || state.closed {
+                    continue;
+                }
+                state.waiting += 1;
                 state = self
                     .changed
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner);
+                state.waiting -= 1;
                 continue;
             }
             let now = Instant::now();
             match plan(&state.queue, &self.config, now) {
                 Plan::WaitUntil(deadline) if !state.closed => {
+                    state.waiting += 1;
                     state = self
                         .changed
                         .wait_timeout(state, deadline.saturating_duration_since(now))
                         .unwrap_or_else(PoisonError::into_inner)
                         .0;
+                    state.waiting -= 1;
                 }
                 // Closing: whatever is queued runs now.
                 Plan::WaitUntil(_) => return Some(take(&mut state.queue, None)),
                 Plan::Run(indices) => {
                     let batch = take(&mut state.queue, Some(&indices));
-                    let more = !state.queue.is_empty();
+                    let more = !state.queue.is_empty() && state.waiting > 0;
                     drop(state);
                     if more {
                         self.changed.notify_one();
