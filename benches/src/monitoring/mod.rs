@@ -249,9 +249,7 @@ async fn measure(
         }
     }
     let metrics = metrics_addr(gateway.log())?;
-    let (status, body) = load::get(metrics, "/metrics").await?;
-    anyhow::ensure!(status.is_success(), "the gateway's /metrics: {status}");
-    let text = String::from_utf8_lossy(&body);
+    let text = settled_metrics(metrics, models).await?;
     for model in models {
         let service = model.service(Mode::On);
         let entry = result.models.entry(model.name.clone()).or_default();
@@ -260,6 +258,37 @@ async fn measure(
         entry.dropped = table::sum(&text, "infergate_monitor_samples_dropped_total", &service);
     }
     Ok(result)
+}
+
+/// The gateway's `/metrics` once the monitor has recorded what it was sent: its worker drains
+/// its queue in rounds, so right after a run the last samples may still be queued. Read until the
+/// monitored services' recorded counts stop moving between two reads 100 ms apart (at most 5 s).
+async fn settled_metrics(metrics: SocketAddr, models: &[Model]) -> anyhow::Result<String> {
+    let recorded = |text: &str| -> f64 {
+        models
+            .iter()
+            .map(|m| {
+                table::sum(
+                    text,
+                    "infergate_monitor_samples_total",
+                    &m.service(Mode::On),
+                )
+            })
+            .sum()
+    };
+    let mut last: Option<(String, f64)> = None;
+    for _ in 0..50 {
+        let (status, body) = load::get(metrics, "/metrics").await?;
+        anyhow::ensure!(status.is_success(), "the gateway's /metrics: {status}");
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let now = recorded(&text);
+        if last.as_ref().is_some_and(|(_, before)| *before == now) {
+            return Ok(text);
+        }
+        last = Some((text, now));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(last.map(|(text, _)| text).unwrap_or_default())
 }
 
 /// The metrics address the gateway logged (`Metrics listening. address=ADDR`).
